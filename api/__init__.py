@@ -1,0 +1,1 @@
+"""HTTP API (see the API issue)."""

@@ -1,0 +1,1 @@
+"""permit: residence-permit IC cards: issuance and verification."""

@@ -1,0 +1,1 @@
+"""Host side of the permit card application: APDUs, secure messaging, sessions."""

@@ -1,0 +1,1 @@
+"""Key stores, signers and key providers (see the keys issue)."""

@@ -1,0 +1,1 @@
+"""Card side: a software implementation of docs/card-application.md."""
