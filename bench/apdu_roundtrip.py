@@ -29,15 +29,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from card_service.card import wire  # noqa: E402
-from simulators.pcscd_private import PrivatePcscd, missing_requirements  # noqa: E402
+from card_service.card import wire
+from simulators.pcscd_private import PrivatePcscd, missing_requirements
 
 APDU = bytes.fromhex("0084000008")  # GET CHALLENGE, 8 bytes
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return {"median_ms": round(statistics.median(ordered) * 1e3, 4), "p99_ms": round(p99 * 1e3, 4)}
 
 

@@ -68,4 +68,5 @@ class CommunicationError(ReaderError):
 
     def __init__(self, reader: str, detail: str) -> None:
         self.detail = detail
-        super().__init__(reader, f"communication with reader {reader!r} failed: {detail}")
+        where = f"reader {reader!r}" if reader else "the reader service"
+        super().__init__(reader, f"communication with {where} failed: {detail}")

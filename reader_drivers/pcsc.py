@@ -2,10 +2,11 @@
 
 This is the only module of the project that imports pyscard.
 
-Concurrency: the driver holds one PC/SC context for listing, connecting and
-transmitting, and a second one only for :meth:`PcscReaderDriver.wait_for_events`,
-because pcsc-lite holds a per-context mutex while ``SCardGetStatusChange``
-blocks (a shared context would stall every transmit during an event wait).
+Concurrency: pcsc-lite serialises all calls on one context with a mutex that
+stays held while a call blocks (``SCardGetStatusChange`` waiting for events,
+``SCardConnect`` waiting for another handle's transaction).  So the driver uses
+one context for listing readers, a second one only for
+:meth:`PcscReaderDriver.wait_for_events`, and one per connection.
 In-process callers are serialised by a per-reader re-entrant lock taken
 *before* ``SCardBeginTransaction``, so two threads never both block inside
 pcsc-lite on the same reader; other processes are kept out by the PC/SC
@@ -147,16 +148,21 @@ class PcscReaderDriver:
     def connect(self, reader: str, *, exclusive: bool = False) -> PcscCardConnection:
         share = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
         protocols = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
-        with self._ctx_lock:
-            rv, hcard, proto = scard.SCardConnect(self._ctx, reader, share, protocols)
-        if rv != scard.SCARD_S_SUCCESS:
-            if rv in (scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE):
-                raise NoSuchReader(reader, self._names())
-            if rv in (scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_REMOVED_CARD):
-                raise NoCard(reader)
-            raise _error(rv, reader)
-        conn = PcscCardConnection(self, reader, hcard, int(proto))
-        return conn
+        # Each connection gets its own context: pcsc-lite serialises calls per context,
+        # and pcscd makes SCardConnect wait while another handle holds a transaction, so
+        # a shared context would deadlock a connect against the transaction owner's
+        # transmits.  The reader lock keeps in-process connects out of that wait entirely.
+        with self.reader_lock(reader):
+            ctx = _establish(reader)
+            rv, hcard, proto = scard.SCardConnect(ctx, reader, share, protocols)
+            if rv != scard.SCARD_S_SUCCESS:
+                scard.SCardReleaseContext(ctx)
+                if rv in (scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE):
+                    raise NoSuchReader(reader, self._names())
+                if rv in (scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_REMOVED_CARD):
+                    raise NoCard(reader)
+                raise _error(rv, reader)
+            return PcscCardConnection(self, reader, ctx, hcard, int(proto))
 
     def wait_for_events(self, timeout: float) -> list[ReaderEvent]:
         if self._event_ctx is None:
@@ -205,9 +211,12 @@ class PcscReaderDriver:
 class PcscCardConnection:
     """A PC/SC card handle, with in-process and cross-process transactions."""
 
-    def __init__(self, driver: PcscReaderDriver, reader: str, hcard: Any, protocol: int) -> None:
+    def __init__(
+        self, driver: PcscReaderDriver, reader: str, ctx: Any, hcard: Any, protocol: int
+    ) -> None:
         self._driver = driver
         self._reader = reader
+        self._ctx = ctx
         self._hcard = hcard
         self._protocol = protocol
         self._lock = driver.reader_lock(reader)
@@ -255,13 +264,17 @@ class PcscCardConnection:
         vpcd, as an empty response) before pcscd's presence poll notices; if the
         card is gone shortly after, it is CardRemoved.
         """
-        err = _error(rv, self._reader) if rv is not None else CommunicationError(self._reader, detail)
+        err = (
+            _error(rv, self._reader) if rv is not None else CommunicationError(self._reader, detail)
+        )
         if isinstance(err, CommunicationError) and self._card_gone():
             return CardRemoved(self._reader, detail or _message(rv or 0))
         return err
 
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:
-        pci = scard.SCARD_PCI_T1 if self._protocol == scard.SCARD_PROTOCOL_T1 else scard.SCARD_PCI_T0
+        pci = (
+            scard.SCARD_PCI_T1 if self._protocol == scard.SCARD_PROTOCOL_T1 else scard.SCARD_PCI_T0
+        )
         with self._lock:
             hcard = self._check()
             start = time.perf_counter()
@@ -315,3 +328,4 @@ class PcscCardConnection:
             rv = scard.SCardDisconnect(hcard, scard.SCARD_LEAVE_CARD)
             if rv != scard.SCARD_S_SUCCESS:
                 logger.debug("SCardDisconnect on %s: %s", self._reader, _message(rv))
+            scard.SCardReleaseContext(self._ctx)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from card_service.card import wire
-from card_service.card.wire import SERIAL_LENGTH, LifeCycle
+from card_service.card.wire import KEY_LENGTH, SERIAL_LENGTH, LifeCycle
 
 from .applet import PermitApplet
 from .errors import CardNotPowered, CardPowerLost
@@ -76,7 +76,46 @@ class SimulatedCard:
         if len(serial) != SERIAL_LENGTH:
             raise ValueError(f"serial must be {SERIAL_LENGTH} bytes")
         keys = diversify(bytes(master_keys[kvn]), serial, kvn)
-        state = CardState(serial=serial, kvn=kvn, k_enc=keys.enc, k_mac=keys.mac, k_dek=keys.dek)
+        return cls.manufacture_with_keys(
+            kvn=kvn,
+            serial=serial,
+            k_enc=keys.enc,
+            k_mac=keys.mac,
+            k_dek=keys.dek,
+            image_path=image_path,
+            timing=timing,
+            durable=durable,
+        )
+
+    @classmethod
+    def manufacture_with_keys(
+        cls,
+        *,
+        kvn: int,
+        serial: bytes,
+        k_enc: bytes,
+        k_mac: bytes,
+        k_dek: bytes,
+        image_path: Path | None = None,
+        timing: TimingModel | None = None,
+        durable: bool = True,
+    ) -> SimulatedCard:
+        """A BLANK card loaded with an already diversified key set.
+
+        This is how a card manufacturer works when the issuer's HSM supplies per-card
+        keys and the master key never leaves it (spec 6.1).
+        """
+        if kvn not in _KVN_RANGE:
+            raise ValueError("kvn must be 1-127")
+        serial = bytes(serial)
+        if len(serial) != SERIAL_LENGTH:
+            raise ValueError(f"serial must be {SERIAL_LENGTH} bytes")
+        for key in (k_enc, k_mac, k_dek):
+            if len(key) != KEY_LENGTH:
+                raise ValueError(f"card keys must be {KEY_LENGTH} bytes")
+        state = CardState(
+            serial=serial, kvn=kvn, k_enc=bytes(k_enc), k_mac=bytes(k_mac), k_dek=bytes(k_dek)
+        )
         path = Path(image_path) if image_path is not None else None
         if path is not None:
             write_image(path, state, durable=durable, exclusive=True)

@@ -30,7 +30,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,18 @@ from card_service.card.wire import VPCD_DEFAULT_PORT
 from .card import SimulatedCard
 from .control import FleetError, control_request
 from .pcscd_private import reader_conf
+from .scp03 import diversify
 from .timing import TimingModel
 from .vpcd import VpcdBridge
 
-__all__ = ["FleetError", "SimFleet", "control_request", "load_or_create_master_keys"]
+__all__ = [
+    "CardKeyLoader",
+    "FleetError",
+    "SimFleet",
+    "control_request",
+    "load_or_create_master_keys",
+    "master_key_loader",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +77,29 @@ def load_or_create_master_keys(path: Path) -> dict[int, bytes]:
     return {int(kvn): bytes.fromhex(key) for kvn, key in raw.items()}
 
 
+#: Supplies the key set of a new blank card from its serial: (kvn, K-ENC, K-MAC, K-DEK).
+CardKeyLoader = Callable[[bytes], tuple[int, bytes, bytes, bytes]]
+
+
+def master_key_loader(master_keys: Mapping[int, bytes], kvn: int | None = None) -> CardKeyLoader:
+    """A loader diversifying from raw master keys (the simulator's own development keys)."""
+    version = kvn if kvn is not None else max(master_keys)
+    master = bytes(master_keys[version])
+
+    def load(serial: bytes) -> tuple[int, bytes, bytes, bytes]:
+        keys = diversify(master, serial, version)
+        return version, keys.enc, keys.mac, keys.dek
+
+    return load
+
+
 class SimFleet:
     """``n_cards`` simulated cards, card ``i`` bridged to vpcd at ``host:base_port+i``."""
 
     def __init__(
         self,
         directory: Path,
-        master_keys: Mapping[int, bytes],
+        master_keys: Mapping[int, bytes] | CardKeyLoader,
         n_cards: int = 1,
         host: str = "127.0.0.1",
         base_port: int = VPCD_DEFAULT_PORT,
@@ -87,8 +111,10 @@ class SimFleet:
             raise ValueError("a fleet needs at least one card")
         self.directory = Path(directory)
         self.cards_dir = self.directory / "cards"
-        self.master_keys = dict(master_keys)
-        self.kvn = kvn if kvn is not None else max(self.master_keys)
+        # Either raw master keys (development) or a loader backed by the issuer's key store.
+        self.key_loader: CardKeyLoader = (
+            master_keys if callable(master_keys) else master_key_loader(master_keys, kvn)
+        )
         self.n_cards = n_cards
         self.host = host
         self.base_port = base_port
@@ -119,9 +145,12 @@ class SimFleet:
         while len(cards) < self.n_cards:
             serial = os.urandom(8)
             path = self.cards_dir / f"{serial.hex()}.card"
-            card = SimulatedCard.manufacture(
-                master_keys=self.master_keys,
-                kvn=self.kvn,
+            kvn, k_enc, k_mac, k_dek = self.key_loader(serial)
+            card = SimulatedCard.manufacture_with_keys(
+                kvn=kvn,
+                k_enc=k_enc,
+                k_mac=k_mac,
+                k_dek=k_dek,
                 serial=serial,
                 image_path=path,
                 timing=self.timing,
@@ -279,4 +308,3 @@ class SimFleet:
                     reply = {"ok": False, "error": f"internal error: {exc}"}
                 f.write(json.dumps(reply).encode() + b"\n")
                 f.flush()
-

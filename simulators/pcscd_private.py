@@ -80,7 +80,7 @@ def _port_free(port: int) -> bool:
 
 def find_free_ports(count: int, *, low: int = 20000, high: int = 60000) -> int:
     """A base port P such that P .. P+count-1 are all free (best effort: may race)."""
-    rng = random.Random()  # noqa: S311 - not security relevant
+    rng = random.Random()
     for _ in range(200):
         base = rng.randrange(low, high - count) & ~1
         if all(_port_free(base + i) for i in range(count)):
@@ -102,6 +102,18 @@ def _listening(port: int) -> bool:
             if len(fields) > 3 and fields[1].endswith(want) and fields[3] == "0A":
                 return True
     return False
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGTERM the child when we die (no pcscd left behind by a killed
+    test run).  Survives exec (unshare -> bash -> pcscd); Linux only, best effort."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: S110 - optional hardening
+        pass
 
 
 class PrivatePcscd:
@@ -145,12 +157,16 @@ class PrivatePcscd:
     def start(self, timeout: float = 10.0) -> PrivatePcscd:
         missing = missing_requirements()
         if missing:
-            raise PrivatePcscdUnavailable("cannot run a private pcscd: missing " + ", ".join(missing))
+            raise PrivatePcscdUnavailable(
+                "cannot run a private pcscd: missing " + ", ".join(missing)
+            )
         n_ports = 2 * ((self.slots + 1) // 2)
         self.base_port = self._requested_port or find_free_ports(n_ports)
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.conf_dir / "vpcd").write_text(reader_conf(self.reader_name, self.base_port, self.slots))
+        (self.conf_dir / "vpcd").write_text(
+            reader_conf(self.reader_name, self.base_port, self.slots)
+        )
         Path("/run/pcscd").mkdir(parents=True, exist_ok=True)
         script = (
             "mount -t tmpfs tmpfs /run/pcscd && "
@@ -160,6 +176,7 @@ class PrivatePcscd:
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(  # noqa: S603
             ["unshare", "--mount", "--propagation", "private", "bash", "-c", script],  # noqa: S607
+            preexec_fn=_die_with_parent,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

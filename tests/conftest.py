@@ -7,18 +7,9 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-try:  # the real simulator; the stub is a throwaway until it has landed
-    import simulators.card
-    import simulators.errors  # noqa: F401
-except ImportError:
-    from tests import _stub_simulator
-
-    _stub_simulator.install()
 
 from reader_drivers.base import CardConnection, ReaderDriver
 from simulators.card import SimulatedCard
@@ -84,6 +75,10 @@ def private_pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateP
         pcscd.stop()
 
 
+def _discard(_: object) -> None:
+    return None
+
+
 def _sim_env() -> Iterator[CardEnv]:
     from reader_drivers.sim import SimReaderDriver
 
@@ -92,9 +87,15 @@ def _sim_env() -> Iterator[CardEnv]:
     reader, empty = driver.reader_names[0], driver.reader_names[1]
     driver.insert(0, card)
     env = CardEnv(
-        "sim", driver, reader, empty, card, mk, KVN,
-        _insert=lambda: driver.insert(0, card) and None,
-        _remove=lambda: driver.remove(0) and None,
+        "sim",
+        driver,
+        reader,
+        empty,
+        card,
+        mk,
+        KVN,
+        _insert=lambda: _discard(driver.insert(0, card)),
+        _remove=lambda: _discard(driver.remove(0)),
     )
     yield env
     for conn in env.connections:

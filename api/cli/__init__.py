@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import readers, sim
+from . import keys, readers, record, sim
 from .common import CliError
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     sim.register(sub)
     readers.register(sub)
+    keys.register(sub)
+    record.register(sub)
     return parser
 
 

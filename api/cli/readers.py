@@ -22,11 +22,20 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         driver = get_driver(args.driver)
+    except ValueError as exc:  # unknown driver name, e.g. from $PERMIT_READERS
+        raise CliError(str(exc), exit_code=2) from None
+    except ReaderError as exc:  # e.g. pcscd not running
+        raise CliError(str(exc)) from None
+    try:
         readers = driver.list_readers()
     except ReaderError as exc:
         raise CliError(str(exc)) from None
     rows = [
-        {"reader": r.name, "card_present": r.card_present, "atr": r.atr.hex().upper() if r.atr else None}
+        {
+            "reader": r.name,
+            "card_present": r.card_present,
+            "atr": r.atr.hex().upper() if r.atr else None,
+        }
         for r in readers
     ]
     if args.json:

@@ -7,12 +7,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from card_service.card.wire import VPCD_DEFAULT_PORT
 from card_service.settings import permit_home
 
 from .common import CliError, print_json
+
+if TYPE_CHECKING:
+    from simulators.fleet import CardKeyLoader
 
 
 def sim_dir() -> Path:
@@ -51,9 +54,20 @@ def register(sub: Any) -> None:
     s.add_argument("--cards", type=_positive, default=1, help="number of cards (default 1)")
     s.add_argument("--host", default="127.0.0.1", help="vpcd host (default 127.0.0.1)")
     s.add_argument(
-        "--port", type=_port, default=VPCD_DEFAULT_PORT, help=f"first vpcd port ({VPCD_DEFAULT_PORT})"
+        "--port",
+        type=_port,
+        default=VPCD_DEFAULT_PORT,
+        help=f"first vpcd port ({VPCD_DEFAULT_PORT})",
     )
     s.add_argument("--timing", choices=["none", "contact", "contactless"], default="none")
+    s.add_argument(
+        "--card-keys",
+        choices=["auto", "issuer", "dev"],
+        default="auto",
+        help="key sets of new blank cards: from the issuer key store (issuer), from the "
+        "simulator's own development master key (dev), or issuer when `permit keys init` "
+        "has been run and dev otherwise (auto, the default)",
+    )
     s.set_defaults(func=cmd_start)
 
     for name, helptext in (("insert", "insert card N"), ("remove", "remove card N")):
@@ -74,18 +88,42 @@ def register(sub: Any) -> None:
     ls.set_defaults(func=cmd_list)
 
 
+def _card_key_loader(mode: str, dev_keys_file: Path) -> CardKeyLoader:
+    """Where new blank cards get their key sets (existing card images keep theirs).
+
+    With the issuer key store, the master key never leaves the store: the store derives
+    each card's keys (spec 6.1), as an issuer's HSM does for a card manufacturer.
+    """
+    from keys import KeyManager, KeyStoreError
+    from simulators.fleet import load_or_create_master_keys, master_key_loader
+
+    manager = KeyManager()
+    if mode == "issuer" or (mode == "auto" and manager.initialised()):
+        if not manager.initialised():
+            raise CliError("the issuer keys are not initialised (run `permit keys init`)")
+
+        def load(serial: bytes) -> tuple[int, bytes, bytes, bytes]:
+            try:
+                keys = manager.card_keys(serial)
+            except KeyStoreError as exc:
+                raise CliError(f"cannot derive card keys: {exc}") from None
+            return keys.kvn, keys.enc, keys.mac, keys.dek
+
+        return load
+    return master_key_loader(load_or_create_master_keys(dev_keys_file))
+
+
 def cmd_start(args: argparse.Namespace) -> int:
-    from simulators.fleet import MASTER_KEYS_FILE, SimFleet, load_or_create_master_keys
+    from simulators.fleet import MASTER_KEYS_FILE, SimFleet
     from simulators.timing import TimingModel
 
     directory = sim_dir()
     control = directory / "control.sock"
     if control.exists() and _alive(control):
         raise CliError(f"a simulator is already running (control socket at {control})")
-    keys = load_or_create_master_keys(directory / MASTER_KEYS_FILE)
     fleet = SimFleet(
         directory,
-        keys,
+        _card_key_loader(args.card_keys, directory / MASTER_KEYS_FILE),
         n_cards=args.cards,
         host=args.host,
         base_port=args.port,
@@ -106,7 +144,9 @@ def cmd_start(args: argparse.Namespace) -> int:
     try:
         for i in range(len(fleet.cards)):
             d = fleet.describe(i)
-            print(f"card {i}: serial {d['serial']} {d['life_cycle']} -> vpcd {args.host}:{d['port']}")
+            print(
+                f"card {i}: serial {d['serial']} {d['life_cycle']} -> vpcd {args.host}:{d['port']}"
+            )
         print(f"simulator running; control socket {fleet.control_path}; Ctrl-C to stop", flush=True)
         while not stop.wait(0.5):
             pass

@@ -17,7 +17,7 @@ AID = bytes.fromhex("F05045524D495401")
 APP_VERSION = (1, 0)
 
 #: Historical bytes of the ATR (ISO/IEC 7816-4 8.1.1, category indicator 0x80).
-HISTORICAL_BYTES = bytes.fromhex("80" "3180" "739001C0" "655045524D01")
+HISTORICAL_BYTES = bytes.fromhex("80" "3180" "739001C0" "655045524D01")  # fmt: skip
 #: ATR without its check byte: TS=3B, T0=8D (TD1 present, 13 historical bytes),
 #: TD1=80 (TD2 present), TD2=01 (T=1); TCK is appended by :func:`atr`.
 _ATR_PREFIX = bytes.fromhex("3B8D8001")

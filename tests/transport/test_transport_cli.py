@@ -22,19 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SELECT_APDU = "00A4040008" + wire.AID.hex().upper()  # 00A4040008F05045524D495401
 SW_OK = "SW1=0x90, SW2=0x00"  # how opensc-tool -s prints 9000
 
-pytestmark = pytest.mark.pcsc
-
 
 def permit_argv() -> list[str]:
-    """The ``permit`` entry point (python -m form so it works without a venv bin dir)."""
-    import simulators.card as card_module
-
-    if getattr(card_module, "__file__", None) is None:  # THROWAWAY: stub simulator in use
-        code = (
-            "import sys; from tests import _stub_simulator; _stub_simulator.install(); "
-            "from api.cli import main; sys.exit(main())"
-        )
-        return [sys.executable, "-c", code]
+    """The ``permit`` entry point, run with this interpreter (no console script needed)."""
     return [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())"]
 
 
@@ -54,13 +44,23 @@ class Sim:
         return self.home / "sim" / "control.sock"
 
     def start(self) -> Sim:
-        self.proc = subprocess.Popen(
-            [*permit_argv(), "sim", "start", "--cards", str(self.cards),
-             "--port", str(self.pcscd.port(0))],
-            env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        self.proc = proc = subprocess.Popen(
+            [
+                *permit_argv(),
+                "sim",
+                "start",
+                "--cards",
+                str(self.cards),
+                "--port",
+                str(self.pcscd.port(0)),
+            ],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        wait_until(lambda: self.control.exists() or self.proc.poll() is not None, 15,
-                   "control socket")
+        wait_until(lambda: self.control.exists() or proc.poll() is not None, 15, "control socket")
         assert self.proc.poll() is None, self.proc.communicate()
         self.wait_cards([True] * self.cards)
         return self
@@ -74,16 +74,25 @@ class Sim:
         wait_until(lambda: not any(self.presence()), 10, "readers to empty after stop")
         return code, out, err
 
-    def run(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run([*permit_argv(), *args], env=self.env, cwd=ROOT,
-                             capture_output=True, text=True, timeout=timeout)
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run(
+            [*permit_argv(), *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check:
             assert out.returncode == 0, (out.returncode, out.stdout, out.stderr)
         return out
 
     def tool(self, *argv: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(list(argv), env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            list(argv), env=self.env, capture_output=True, text=True, timeout=timeout
+        )
 
     def readers(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = json.loads(self.run("readers", "--json").stdout)
@@ -113,6 +122,7 @@ def sim(tmp_path: Path, private_pcscd: PrivatePcscd) -> Iterator[Sim]:
             wait_until(lambda: not any(s.presence()), 10, "readers to empty")
 
 
+@pytest.mark.pcsc
 def test_readers_json_shows_cards(sim: Sim) -> None:
     rows = {r["reader"]: r for r in sim.readers()}
     first = rows[sim.pcscd.reader_names()[0]]
@@ -122,6 +132,7 @@ def test_readers_json_shows_cards(sim: Sim) -> None:
     assert sim.pcscd.reader_names()[0] in text and wire.atr().hex().upper() in text
 
 
+@pytest.mark.pcsc
 def test_opensc_tool_through_private_pcscd(sim: Sim) -> None:
     listing = sim.tool("opensc-tool", "-l")
     assert listing.returncode == 0, listing.stderr
@@ -132,6 +143,7 @@ def test_opensc_tool_through_private_pcscd(sim: Sim) -> None:
     assert wire.AID.hex(" ").upper() in sent.stdout
 
 
+@pytest.mark.pcsc
 def test_pcsc_scan_lists_readers(sim: Sim) -> None:
     try:
         out = sim.tool("pcsc_scan", "-r", timeout=10)
@@ -140,6 +152,7 @@ def test_pcsc_scan_lists_readers(sim: Sim) -> None:
     assert sim.pcscd.reader_names()[0] in out.stdout + out.stderr
 
 
+@pytest.mark.pcsc
 def test_insert_remove_and_list(sim: Sim) -> None:
     cards = sim.list_cards()
     assert [c["card"] for c in cards] == [0, 1]
@@ -151,6 +164,7 @@ def test_insert_remove_and_list(sim: Sim) -> None:
     sim.wait_cards([True, True])
 
 
+@pytest.mark.pcsc
 def test_tear_removes_card_mid_command(sim: Sim) -> None:
     out = sim.run("sim", "tear", "0", "--after", "1", "--phase", "mid")
     assert "armed" in out.stdout
@@ -164,6 +178,7 @@ def test_tear_removes_card_mid_command(sim: Sim) -> None:
     assert SW_OK in sim.tool("opensc-tool", "-r", "0", "-s", SELECT_APDU).stdout
 
 
+@pytest.mark.pcsc
 def test_restart_reuses_card_images(sim: Sim) -> None:
     before = {c["serial"]: c for c in sim.list_cards()}
     images = sorted((sim.home / "sim" / "cards").glob("*.card"))
@@ -179,6 +194,7 @@ def test_restart_reuses_card_images(sim: Sim) -> None:
     assert sorted((sim.home / "sim" / "cards").glob("*.card")) == images
 
 
+@pytest.mark.pcsc
 def test_sim_start_exits_cleanly_on_sigint(sim: Sim) -> None:
     assert sim.proc is not None
     sim.proc.send_signal(signal.SIGINT)
@@ -219,6 +235,7 @@ def test_bad_arguments_exit_2(args: list[str], tmp_path: Path) -> None:
     assert "error" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.pcsc
 def test_bad_card_number_is_runtime_error(sim: Sim) -> None:
     out = sim.run("sim", "insert", "7", check=False)
     assert out.returncode == 1
@@ -231,3 +248,61 @@ def test_main_in_process_returns_codes(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["--help"]) == 0
     assert main(["sim", "tear", "1"]) == 2
     time.sleep(0)
+
+
+@pytest.mark.pcsc
+def test_personalised_card_survives_restart(sim: Sim) -> None:
+    """Personalise card 0 through pcscd (issuer channel, PIN, a file), restart the
+    simulator: the card comes back PERSONALISING with its file and PIN."""
+    from card_service.card.scp03 import diversify_card_keys
+    from card_service.card.session import PermitCardSession
+    from reader_drivers.pcsc import PcscReaderDriver
+
+    keys_file = sim.home / "sim" / "issuer-master-keys.json"
+    master = {int(k): bytes.fromhex(v) for k, v in json.loads(keys_file.read_text()).items()}
+    reader = sim.pcscd.reader_names()[0]
+    record = b"\xa1\x01\x02" * 100
+
+    def session() -> tuple[PcscReaderDriver, Any, PermitCardSession]:
+        driver = PcscReaderDriver()
+        conn = driver.connect(reader)
+        s = PermitCardSession(conn)
+        s.select()
+        return driver, conn, s
+
+    driver, conn, s = session()
+    s.open_issuer_channel(lambda serial, kvn: diversify_card_keys(master[kvn], serial, kvn))
+    s.begin_personalisation()
+    s.write_file(wire.FileId.RECORD, record)
+    s.set_pin("123456")
+    conn.disconnect()
+    driver.close()
+    serial = sim.list_cards()[0]["serial"]
+    assert sim.list_cards()[0]["life_cycle"] == "PERSONALISING"
+
+    code, _, err = sim.stop()
+    assert code == 0, err
+    sim.start()
+    cards = {c["serial"]: c for c in sim.list_cards()}
+    assert cards[serial]["life_cycle"] == "PERSONALISING"
+    index = cards[serial]["card"]
+    driver = PcscReaderDriver()
+    conn = driver.connect(sim.pcscd.reader_names()[index])
+    s = PermitCardSession(conn)
+    s.select()
+    assert s.read_file(wire.FileId.RECORD) == record
+    s.verify_pin("123456")
+    conn.disconnect()
+    driver.close()
+
+
+def test_readers_without_pcscd_and_bad_driver(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PCSCLITE_CSOCK_NAME=str(tmp_path / "none.comm"))
+    env.pop("PERMIT_READERS", None)
+    out = subprocess.run([*permit_argv(), "readers"], env=env, capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "pcscd" in out.stderr and "Traceback" not in out.stderr
+    env["PERMIT_READERS"] = "bogus"
+    out = subprocess.run([*permit_argv(), "readers"], env=env, capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "permit: unknown reader driver 'bogus'; valid names: pcsc, sim"

@@ -7,7 +7,14 @@ import threading
 import pytest
 
 from card_service.card import wire
-from reader_drivers import CardRemoved, NoCard, NoSuchReader, ReaderBusy, ReaderEventKind
+from reader_drivers import (
+    CardRemoved,
+    NoCard,
+    NoSuchReader,
+    ReaderBusy,
+    ReaderEvent,
+    ReaderEventKind,
+)
 from tests.conftest import CardEnv, wait_until
 
 SELECT_AID = bytes([0x00, 0xA4, 0x04, 0x00, len(wire.AID)]) + wire.AID + b"\x00"
@@ -124,7 +131,7 @@ def test_transactions_never_interleave(card_env: CardEnv) -> None:
         conn.transmit(select_ef(fid))
         return conn.transmit(READ_BINARY)  # type: ignore[no-any-return]
 
-    expected = {fid: sequence(probe, fid) for fid in files}
+    expected: dict[int, tuple[bytes, int]] = {fid: sequence(probe, fid) for fid in files}
     assert expected[files[0]] != expected[files[1]]
     failures: list[str] = []
 
@@ -160,13 +167,13 @@ def test_events_on_remove_and_insert(card_env: CardEnv) -> None:
     assert inserted and inserted[-1].atr == wire.atr()
 
 
-def _collect(card_env: CardEnv, kind: ReaderEventKind) -> list[object]:
-    seen = []
+def _collect(card_env: CardEnv, kind: ReaderEventKind) -> list[ReaderEvent]:
+    seen: list[ReaderEvent] = []
     for _ in range(20):
         events = card_env.driver.wait_for_events(0.5)
         seen.extend(events)
         if any(e.kind is kind and e.reader == card_env.reader for e in events):
-            return [e for e in seen if e.kind is kind]  # type: ignore[attr-defined]
+            return [e for e in seen if e.kind is kind]
     raise AssertionError(f"no {kind} event, saw {seen}")
 
 

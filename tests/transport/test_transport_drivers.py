@@ -59,4 +59,4 @@ def test_insert_into_occupied_slot_and_remove_empty() -> None:
         driver.insert(0, other)
     assert driver.remove(0) is card
     assert driver.remove(0) is None
-    assert not card.powered
+    assert not card.powered  # type: ignore[union-attr]

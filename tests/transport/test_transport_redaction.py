@@ -32,7 +32,17 @@ INIT_UPDATE = bytes.fromhex("8050000008") + bytes(8) + b"\x00"
         (bytes.fromhex("002000810A") + PIN, "00200081 <9 bytes redacted>"),  # malformed
         (bytes.fromhex("00A4040008F05045524D49540100"), "00A4040008F05045524D49540100"),
     ],
-    ids=["verify", "change", "unblock", "ext-auth", "wrapped", "status", "extended", "bad", "select"],
+    ids=[
+        "verify",
+        "change",
+        "unblock",
+        "ext-auth",
+        "wrapped",
+        "status",
+        "extended",
+        "bad",
+        "select",
+    ],
 )
 def test_redact_command(apdu: bytes, expected: str) -> None:
     assert redact_command(apdu) == expected

@@ -1,0 +1,54 @@
+# permit: make run (simulator in a vpcd reader) / make test (lint + full test suite)
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := pcscd vsmartcard-vpcd pcsc-tools opensc libpcsclite-dev swig softhsm2
+CARDS ?= 1
+
+.PHONY: deps venv lint test run bench clean distclean
+
+## deps: Debian packages for PC/SC, vpcd and building pyscard (apt only when missing)
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "deps: all system packages present"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "deps: missing$$missing; not root, skipping apt (run: sudo apt-get install -y$$missing)" >&2; \
+	else \
+	  echo "deps: installing$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	fi
+
+## venv: .venv with permit and its dev tools (re-run when pyproject.toml changes)
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || { echo "venv: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+## lint: ruff and mypy --strict (configured in pyproject.toml)
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## test: lint, then the whole suite (pcsc tests start their own private pcscd)
+test: deps venv lint
+	$(BIN)/pytest
+
+## run: pcscd with a vpcd reader + `permit sim start --cards $(CARDS)` in the foreground
+run: deps venv
+	@CARDS=$(CARDS) scripts/run-sim.sh
+
+## bench: APDU round trip (sim driver, and pyscard -> pcscd -> vpcd -> simulator)
+bench: deps venv
+	$(BIN)/python bench/apdu_roundtrip.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

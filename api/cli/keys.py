@@ -1,0 +1,196 @@
+"""``permit keys``: the issuing authority's keys (see docs/keys.md).
+
+Subcommands: ``init``, ``list [--json]``, ``rotate``, ``revoke-signer``, ``export-trust``.
+Failures print one line (``permit: error: ...``) and exit 1; never a secret, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from keys.errors import KeyStoreError
+from keys.pki import REVOCATION_REASONS, KeyManager
+from keys.profiles import PkiPolicy
+from keys.store import Algorithm
+
+from .common import CliError, print_json
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``keys`` and its subcommands to the ``permit`` parser."""
+    p = subparsers.add_parser("keys", help="issuer keys: root, document signers, master keys")
+    sub = p.add_subparsers(dest="keys_command", metavar="SUBCOMMAND", required=True)
+
+    init = sub.add_parser("init", help="create root, first signer and master key KVN 1")
+    defaults = PkiPolicy()
+    init.add_argument("--city", default=defaults.city, help="city in certificate names")
+    init.add_argument("--organisation", default=defaults.organisation, help="O= of names")
+    init.add_argument("--country", default=defaults.country, help="C= of names (ISO 3166)")
+    init.add_argument(
+        "--algorithm",
+        default=defaults.algorithm.value,
+        choices=[a.value for a in Algorithm],
+        help="signature algorithm of root and signers",
+    )
+    init.add_argument("--root-validity-days", type=int, default=defaults.root_validity_days)
+    init.add_argument("--signing-window-days", type=int, default=defaults.signing_window_days)
+    init.add_argument("--permit-validity-days", type=int, default=defaults.permit_validity_days)
+    init.add_argument("--crl-validity-days", type=int, default=defaults.crl_validity_days)
+    init.add_argument("--crl-url", default=None, help="CRL distribution point in signer certs")
+    init.set_defaults(func=run_init)
+
+    ls = sub.add_parser("list", help="roots, signers, master keys and the CRL")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(func=run_list)
+
+    rot = sub.add_parser("rotate", help="certify a new document signer (and refresh the CRL)")
+    rot.add_argument(
+        "--if-due", action="store_true", help="only when no signer may sign now (for cron)"
+    )
+    rot.add_argument(
+        "--master-key", action="store_true", help="rotate the issuer master key instead"
+    )
+    rot.set_defaults(func=run_rotate)
+
+    rev = sub.add_parser("revoke-signer", help="revoke a document signer and reissue the CRL")
+    rev.add_argument("signer_id", metavar="ID")
+    rev.add_argument("--reason", required=True, choices=sorted(REVOCATION_REASONS))
+    rev.set_defaults(func=run_revoke)
+
+    exp = sub.add_parser("export-trust", help="write roots, CRL, signers and a manifest")
+    exp.add_argument("directory", metavar="DIR", type=Path)
+    exp.set_defaults(func=run_export)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _fail(exc: KeyStoreError) -> CliError:
+    return CliError(f"error: {exc}")
+
+
+def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn key-layer and file-system failures into one-line CLI errors (exit 1)."""
+
+    @functools.wraps(func)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except KeyStoreError as exc:
+            raise _fail(exc) from None
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise CliError(f"error: {exc.strerror or type(exc).__name__}{where}") from None
+
+    return wrapper
+
+
+@_guarded
+def run_init(args: argparse.Namespace) -> int:
+    try:
+        policy = PkiPolicy(
+            city=args.city,
+            organisation=args.organisation,
+            country=args.country.upper(),
+            algorithm=Algorithm(args.algorithm),
+            root_validity_days=args.root_validity_days,
+            signing_window_days=args.signing_window_days,
+            permit_validity_days=args.permit_validity_days,
+            crl_validity_days=args.crl_validity_days,
+            crl_refresh_margin_days=min(7, args.crl_validity_days - 1),
+            crl_url=args.crl_url,
+        )
+    except ValueError as exc:
+        raise CliError(f"error: {exc}", exit_code=2) from None
+    try:
+        with KeyManager() as manager:
+            registry = manager.init(_now(), policy)
+    except KeyStoreError as exc:
+        raise _fail(exc) from None
+    signer = registry.signers[-1]
+    print(f"initialised keys in {manager.directory} ({registry.store} store)")
+    print(f"root {registry.roots[0].id}, signer {signer.id}, master key KVN 1")
+    return 0
+
+
+@_guarded
+def run_list(args: argparse.Namespace) -> int:
+    try:
+        with KeyManager() as manager:
+            info = manager.describe(_now())
+    except KeyStoreError as exc:
+        raise _fail(exc) from None
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"{info['directory']} ({info['store']} store)")
+    for r in info["roots"]:
+        print(
+            f"root    {r['id']:<9} {r['algorithm']:<18} {r['not_before']} .. {r['not_after']}"
+            f"  {r['state']}"
+        )
+    for s in info["signers"]:
+        print(
+            f"signer  {s['id']:<9} {s['algorithm']:<18} {s['not_before']} .. {s['not_after']}"
+            f"  signs until {s['signing_not_after']}  {s['state']}"
+        )
+    for m in info["master_keys"]:
+        print(f"master  {m['id']:<9} {m['algorithm']:<18} KVN {m['kvn']}  {m['state']}")
+    crl = info["crl"]
+    if crl:
+        print(f"crl     #{crl['number']:<8} next update {crl['next_update']}")
+    return 0
+
+
+@_guarded
+def run_rotate(args: argparse.Namespace) -> int:
+    now = _now()
+    try:
+        with KeyManager() as manager:
+            if args.master_key:
+                kvn = manager.rotate_master_key(now)
+                print(f"issuer master key rotated to KVN {kvn}")
+                return 0
+            before = manager.usable_signer(now)
+            record = manager.rotate_signer(now, force=not args.if_due)
+            manager.refresh_crl(now)
+    except KeyStoreError as exc:
+        raise _fail(exc) from None
+    if before is not None and record.id == before.id:
+        print(f"signer {record.id} still in its window; nothing to do")
+    else:
+        print(f"new document signer {record.id} (signs until {record.signing_not_after})")
+    return 0
+
+
+@_guarded
+def run_revoke(args: argparse.Namespace) -> int:
+    try:
+        with KeyManager() as manager:
+            record = manager.revoke_signer(args.signer_id, args.reason, _now())
+            number = manager.registry.crl.number if manager.registry.crl else 0
+    except KeyStoreError as exc:
+        raise _fail(exc) from None
+    print(f"revoked document signer {record.id} ({args.reason}); CRL {number} issued")
+    return 0
+
+
+@_guarded
+def run_export(args: argparse.Namespace) -> int:
+    try:
+        with KeyManager() as manager:
+            manifest = manager.export_trust(args.directory, _now())
+    except KeyStoreError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:
+        raise CliError(f"error: cannot write {args.directory}: {exc.strerror}") from None
+    print(f"trust list written to {args.directory} ({manifest.name})")
+    return 0

@@ -1,0 +1,251 @@
+"""The embedded key store: encrypted files under ``$PERMIT_HOME/keys/private``.
+
+* signing keys: ``<id>.p8.pem``, PKCS#8 encrypted with the passphrase
+  (``BestAvailableEncryption``: PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC);
+* AES master keys: ``mk-<kvn>.key.json``, AES-256-GCM under a store key derived from the
+  passphrase with scrypt, the key id as associated data;
+* ``store.json``: the scrypt salt and parameters and a check value (AES-GCM of a constant),
+  so a wrong passphrase is told apart from a corrupted key file before any key is touched.
+
+Every file is 0600 and the directory 0700.  Keys are decrypted in memory only when used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import UnsupportedAlgorithm as CryptoUnsupported
+from cryptography.hazmat.primitives import cmac, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.ciphers import algorithms
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from .errors import CorruptKeyFile, UnknownKey, UnsupportedAlgorithm, WrongPassphrase
+from .fsutil import ensure_private_dir, write_private_file
+from .store import MASTER_KEY_LENGTH, Algorithm, KeyHandle, SigningPublicKey, master_key_id
+
+__all__ = ["FileKeyStore"]
+
+log = logging.getLogger(__name__)
+
+_STORE_FORMAT = "permit-file-store-v1"
+_MK_FORMAT = "permit-aes-key-v1"
+_CHECK_PLAINTEXT = b"permit key store passphrase check"
+_SCRYPT = {"n": 2**15, "r": 8, "p": 1}
+
+_PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+class FileKeyStore:
+    """Keys in passphrase-encrypted files (see the module docstring for the layout)."""
+
+    kind = "file"
+
+    def __init__(self, directory: Path, passphrase: bytes) -> None:
+        self.directory = directory
+        self._passphrase = passphrase
+        self._store_key: bytes | None = None
+        self._signing: dict[str, _PrivateKey] = {}
+
+    def __repr__(self) -> str:
+        return f"FileKeyStore({str(self.directory)!r})"
+
+    # -- the store key --------------------------------------------------------------------
+
+    @property
+    def _meta_path(self) -> Path:
+        return self.directory / "store.json"
+
+    def _derive(self, salt: bytes, n: int, r: int, p: int) -> bytes:
+        return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(self._passphrase)
+
+    def _key(self, *, create: bool = False) -> bytes:
+        """The AES-GCM store key; checks the passphrase (and creates store.json if asked)."""
+        if self._store_key is not None and self._meta_path.exists():
+            return self._store_key
+        if not self._meta_path.exists():
+            if not create:
+                raise UnknownKey(f"no file key store in {self.directory}")
+            salt = os.urandom(16)
+            key = self._derive(salt, **_SCRYPT)
+            nonce = os.urandom(12)
+            meta = {
+                "format": _STORE_FORMAT,
+                "kdf": {"name": "scrypt", "salt": salt.hex(), **_SCRYPT},
+                "check": {
+                    "nonce": nonce.hex(),
+                    "ciphertext": AESGCM(key).encrypt(nonce, _CHECK_PLAINTEXT, b"check").hex(),
+                },
+            }
+            ensure_private_dir(self.directory)
+            write_private_file(self._meta_path, json.dumps(meta, indent=1).encode(), exclusive=True)
+            log.info("created file key store in %s", self.directory)
+            self._store_key = key
+            return key
+        try:
+            meta = json.loads(self._meta_path.read_bytes())
+            if meta.get("format") != _STORE_FORMAT:
+                raise ValueError("format")
+            kdf = meta["kdf"]
+            salt = bytes.fromhex(kdf["salt"])
+            n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
+            nonce = bytes.fromhex(meta["check"]["nonce"])
+            check = bytes.fromhex(meta["check"]["ciphertext"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise CorruptKeyFile(f"key store file {self._meta_path.name} is corrupted") from None
+        key = self._derive(salt, n, r, p)
+        try:
+            ok = AESGCM(key).decrypt(nonce, check, b"check") == _CHECK_PLAINTEXT
+        except InvalidTag:
+            ok = False
+        if not ok:
+            raise WrongPassphrase("wrong key-store passphrase (PERMIT_KEY_PASSPHRASE)")
+        self._store_key = key
+        return key
+
+    def check(self) -> None:
+        if self._meta_path.exists():
+            self._key()
+
+    # -- signing keys ---------------------------------------------------------------------
+
+    def _key_path(self, key_id: str) -> Path:
+        if not key_id or "/" in key_id or key_id.startswith("."):
+            raise UnknownKey(f"invalid key id {key_id!r}")
+        return self.directory / f"{key_id}.p8.pem"
+
+    def generate_signing_key(self, key_id: str, algorithm: Algorithm) -> KeyHandle:
+        self._key(create=True)
+        path = self._key_path(key_id)
+        private: _PrivateKey
+        curve = algorithm.curve
+        if curve is not None:
+            private = ec.generate_private_key(curve)
+        elif algorithm is Algorithm.ED25519:
+            private = ed25519.Ed25519PrivateKey.generate()
+        else:  # pragma: no cover - exhaustive
+            raise UnsupportedAlgorithm(f"{algorithm.value} is not supported by the file store")
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(self._passphrase),
+        )
+        try:
+            write_private_file(path, pem, exclusive=True)
+        except FileExistsError:
+            raise CorruptKeyFile(f"key file {path.name} already exists") from None
+        self._signing[key_id] = private
+        log.info("generated %s key %s in the file store", algorithm.value, key_id)
+        return KeyHandle(self.kind, key_id, algorithm)
+
+    def signing_key(self, key_id: str, algorithm: Algorithm) -> KeyHandle:
+        if not self._key_path(key_id).exists():
+            raise UnknownKey(f"no key {key_id} in the file store")
+        return KeyHandle(self.kind, key_id, algorithm)
+
+    def _load(self, handle: KeyHandle) -> _PrivateKey:
+        cached = self._signing.get(handle.key_id)
+        if cached is not None:
+            return cached
+        self._key()  # a wrong passphrase is reported as such, not as corruption
+        path = self._key_path(handle.key_id)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise UnknownKey(f"no key {handle.key_id} in the file store") from None
+        try:
+            private = serialization.load_pem_private_key(data, password=self._passphrase)
+        except (ValueError, TypeError, CryptoUnsupported):
+            raise CorruptKeyFile(f"key file {path.name} is corrupted or unreadable") from None
+        if not isinstance(private, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+            raise CorruptKeyFile(f"key file {path.name} holds an unexpected key type")
+        self._signing[handle.key_id] = private
+        return private
+
+    def sign(self, handle: KeyHandle, data: bytes) -> bytes:
+        private = self._load(handle)
+        if isinstance(private, ed25519.Ed25519PrivateKey):
+            return private.sign(data)
+        algo = handle.algorithm.hash
+        if algo is None:
+            raise UnsupportedAlgorithm(f"key {handle.key_id} is not an ECDSA key")
+        return private.sign(data, ec.ECDSA(algo))
+
+    def public_key(self, handle: KeyHandle) -> SigningPublicKey:
+        return self._load(handle).public_key()
+
+    # -- master keys ----------------------------------------------------------------------
+
+    def _mk_path(self, kvn: int) -> Path:
+        return self.directory / f"{master_key_id(kvn)}.key.json"
+
+    def _write_master_key(self, kvn: int, raw: bytes) -> None:
+        """Encrypt and store ``raw`` (tests import known keys through this private path)."""
+        key = self._key(create=True)
+        nonce = os.urandom(12)
+        key_id = master_key_id(kvn)
+        doc = {
+            "format": _MK_FORMAT,
+            "kvn": kvn,
+            "nonce": nonce.hex(),
+            "ciphertext": AESGCM(key).encrypt(nonce, raw, key_id.encode()).hex(),
+        }
+        path = self._mk_path(kvn)
+        try:
+            write_private_file(path, json.dumps(doc, indent=1).encode(), exclusive=True)
+        except FileExistsError:
+            raise CorruptKeyFile(f"key file {path.name} already exists") from None
+
+    def generate_master_key(self, kvn: int) -> None:
+        self._write_master_key(kvn, os.urandom(MASTER_KEY_LENGTH))
+        log.info("generated issuer master key KVN %d in the file store", kvn)
+
+    def has_master_key(self, kvn: int) -> bool:
+        return self._mk_path(kvn).exists()
+
+    def _master_key(self, kvn: int) -> bytes:
+        key = self._key()
+        path = self._mk_path(kvn)
+        try:
+            doc: Any = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            raise UnknownKey(f"no issuer master key KVN {kvn} in the file store") from None
+        except (OSError, ValueError):
+            raise CorruptKeyFile(f"key file {path.name} is corrupted") from None
+        try:
+            if doc["format"] != _MK_FORMAT or doc["kvn"] != kvn:
+                raise ValueError("format")
+            raw = AESGCM(key).decrypt(
+                bytes.fromhex(doc["nonce"]),
+                bytes.fromhex(doc["ciphertext"]),
+                master_key_id(kvn).encode(),
+            )
+        except (KeyError, TypeError, ValueError, InvalidTag):
+            raise CorruptKeyFile(f"key file {path.name} is corrupted") from None
+        if len(raw) != MASTER_KEY_LENGTH:
+            raise CorruptKeyFile(f"key file {path.name} holds a key of the wrong length")
+        return raw
+
+    def cmac(self, kvn: int, data: bytes) -> bytes:
+        mac = cmac.CMAC(algorithms.AES(self._master_key(kvn)))
+        mac.update(data)
+        return mac.finalize()
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    def delete(self, key_id: str) -> None:
+        self._signing.pop(key_id, None)
+        for path in (self._key_path(key_id), self.directory / f"{key_id}.key.json"):
+            if path.exists():
+                path.unlink()
+                log.info("deleted key %s from the file store", key_id)
+
+    def close(self) -> None:
+        self._signing.clear()
+        self._store_key = None

@@ -1,0 +1,269 @@
+"""Certificate and CRL profiles of the issuing authority.
+
+Modelled on ISO/IEC 18013-5 Annex B (IACA root and document signer certificates):
+
+* **root** (IACA-like): self-signed, ``basicConstraints`` CA:TRUE pathlen 0 (critical),
+  ``keyUsage`` keyCertSign + cRLSign (critical), SKI = AKI, random 128-bit serial, default
+  validity 20 years (the root's own use period plus the life of the last signer).
+* **document signer** (DS): ``basicConstraints`` CA:FALSE (critical), ``keyUsage``
+  digitalSignature (critical), ``extendedKeyUsage`` :data:`OID_DOCUMENT_SIGNING` (critical),
+  AKI/SKI, the signing window as ``privateKeyUsagePeriod``, optional CRL distribution point.
+  Validity = signing window (90 days) + the longest permit validity (5 years + 1 day),
+  clipped to the root's validity: the certificate must verify as long as a permit it signed.
+* **CRL**: signed by the root, CRL number and AKI extensions, reason codes per entry,
+  ``nextUpdate`` = thisUpdate + 30 days.
+
+The document-signing EKU sits under permit's private OID arc ``2.25.<UUID>`` (X.667: a UUID
+turned into an OID needs no registration), mirroring ISO 18013-5's mDL DS EKU
+``1.0.18013.5.1.2``: ``<arc>.1.2``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+from .errors import UnsupportedAlgorithm
+from .signer import store_private_key
+from .store import Algorithm, KeyHandle, KeyStore, SigningPublicKey
+
+__all__ = [
+    "MDL_DOCUMENT_SIGNER_EKU",
+    "OID_DOCUMENT_SIGNING",
+    "PERMIT_OID_ARC",
+    "PkiPolicy",
+    "RevokedEntry",
+    "build_crl",
+    "build_root_certificate",
+    "build_signer_certificate",
+    "root_name",
+    "signer_name",
+]
+
+#: permit's private OID arc (X.667 UUID OID of c18adb0f-5c43-4f5d-816e-cf8983bdc150).
+PERMIT_OID_ARC = "2.25.257261983217646200838263771580933718352"
+#: Extended key usage of document signer certificates.
+OID_DOCUMENT_SIGNING = ObjectIdentifier(PERMIT_OID_ARC + ".1.2")
+#: The model: ISO/IEC 18013-5 mDL document signer EKU.
+MDL_DOCUMENT_SIGNER_EKU = ObjectIdentifier("1.0.18013.5.1.2")
+
+DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class PkiPolicy:
+    """Names, algorithms and periods; fixed in the registry at ``permit keys init``."""
+
+    city: str = "Example City"
+    organisation: str = "Example Issuing Authority"
+    country: str = "CN"
+    algorithm: Algorithm = Algorithm.ECDSA_P256
+    root_validity_days: int = 20 * 365
+    signing_window_days: int = 90
+    permit_validity_days: int = 5 * 365 + 1
+    crl_validity_days: int = 30
+    crl_refresh_margin_days: int = 7
+    crl_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.country) != 2 or not self.country.isalpha():
+            raise ValueError("country must be a two-letter ISO 3166 code")
+        for name in (
+            "root_validity_days",
+            "signing_window_days",
+            "permit_validity_days",
+            "crl_validity_days",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if not 0 <= self.crl_refresh_margin_days < self.crl_validity_days:
+            raise ValueError("crl_refresh_margin_days must be below crl_validity_days")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["algorithm"] = self.algorithm.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PkiPolicy:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["algorithm"] = Algorithm.parse(str(values.get("algorithm", cls.algorithm.value)))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class RevokedEntry:
+    serial_number: int
+    revoked_at: dt.datetime
+    reason: x509.ReasonFlags
+
+
+def _name(policy: PkiPolicy, common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, policy.country.upper()),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, policy.organisation),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def root_name(policy: PkiPolicy) -> x509.Name:
+    return _name(policy, f"{policy.city} Residence Permit Root CA")
+
+
+def signer_name(policy: PkiPolicy, seq: int) -> x509.Name:
+    return _name(policy, f"{policy.city} Residence Permit Document Signer {seq:04d}")
+
+
+def _hash(algorithm: Algorithm) -> hashes.SHA256 | hashes.SHA384 | None:
+    """The hash argument of the x509 builders' ``sign`` (``None`` for Ed25519)."""
+    if algorithm is Algorithm.ECDSA_P256:
+        return hashes.SHA256()
+    if algorithm is Algorithm.ECDSA_P384:
+        return hashes.SHA384()
+    if algorithm is Algorithm.ED25519:
+        return None
+    raise UnsupportedAlgorithm(f"certificates with {algorithm.value} are not implemented")
+
+
+def build_root_certificate(
+    store: KeyStore, handle: KeyHandle, policy: PkiPolicy, now: dt.datetime
+) -> x509.Certificate:
+    """The self-signed root, valid from ``now`` for ``policy.root_validity_days``."""
+    signer = store_private_key(store, handle)
+    public = signer.public_key()
+    ski = x509.SubjectKeyIdentifier.from_public_key(public)
+    name = root_name(policy)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + policy.root_validity_days * DAY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
+        .sign(signer, _hash(handle.algorithm))
+    )
+
+
+def build_signer_certificate(
+    store: KeyStore,
+    root_handle: KeyHandle,
+    root_cert: x509.Certificate,
+    public: SigningPublicKey,
+    policy: PkiPolicy,
+    seq: int,
+    not_before: dt.datetime,
+    signing_not_after: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """A document-signer certificate for ``public``, certified by the root."""
+    root_ski = root_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(signer_name(policy, seq))
+        .issuer_name(root_cert.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([OID_DOCUMENT_SIGNING]), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
+            critical=False,
+        )
+        .add_extension(
+            x509.PrivateKeyUsagePeriod(not_before=not_before, not_after=signing_not_after),
+            critical=False,
+        )
+    )
+    if policy.crl_url:
+        builder = builder.add_extension(
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        full_name=[x509.UniformResourceIdentifier(policy.crl_url)],
+                        relative_name=None,
+                        reasons=None,
+                        crl_issuer=None,
+                    )
+                ]
+            ),
+            critical=False,
+        )
+    return builder.sign(store_private_key(store, root_handle), _hash(root_handle.algorithm))
+
+
+def build_crl(
+    store: KeyStore,
+    root_handle: KeyHandle,
+    root_cert: x509.Certificate,
+    revoked: list[RevokedEntry],
+    number: int,
+    now: dt.datetime,
+    policy: PkiPolicy,
+) -> x509.CertificateRevocationList:
+    """The root's CRL number ``number``, valid from ``now`` for ``crl_validity_days``."""
+    root_ski = root_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(root_cert.subject)
+        .last_update(now)
+        .next_update(now + policy.crl_validity_days * DAY)
+        .add_extension(x509.CRLNumber(number), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
+            critical=False,
+        )
+    )
+    for entry in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(entry.serial_number)
+            .revocation_date(entry.revoked_at)
+            .add_extension(x509.CRLReason(entry.reason), critical=False)
+            .build()
+        )
+    return builder.sign(store_private_key(store, root_handle), _hash(root_handle.algorithm))

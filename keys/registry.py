@@ -1,0 +1,234 @@
+"""The key registry: ``$PERMIT_HOME/keys/registry.json`` (metadata only, no key material).
+
+It names every root, document signer and master key version, their algorithm, validity,
+signing window and state, the store that holds them and the current CRL.  It is written
+atomically (temp file, fsync, ``os.replace``), mode 0600, and always *after* the key,
+certificate and CRL files it refers to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import CorruptKeyFile, KeysNotInitialised
+from .fsutil import write_private_file
+from .profiles import PkiPolicy
+from .store import Algorithm
+
+__all__ = [
+    "REGISTRY_NAME",
+    "CrlRecord",
+    "MasterKeyRecord",
+    "Registry",
+    "RootRecord",
+    "SignerRecord",
+    "load_registry",
+    "save_registry",
+]
+
+REGISTRY_NAME = "registry.json"
+_FORMAT = "permit-key-registry-v1"
+
+
+def _t(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).isoformat()
+
+
+def _p(value: Any) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(str(value))
+    if parsed.tzinfo is None:
+        raise ValueError("naive time")
+    return parsed
+
+
+@dataclass
+class RootRecord:
+    id: str
+    algorithm: Algorithm
+    cert_file: str
+    serial: int
+    not_before: dt.datetime
+    not_after: dt.datetime
+    state: str = "active"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "algorithm": self.algorithm.value,
+            "cert_file": self.cert_file,
+            "serial": f"{self.serial:x}",
+            "not_before": _t(self.not_before),
+            "not_after": _t(self.not_after),
+            "state": self.state,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> RootRecord:
+        return cls(
+            str(d["id"]),
+            Algorithm(d["algorithm"]),
+            str(d["cert_file"]),
+            int(d["serial"], 16),
+            _p(d["not_before"]),
+            _p(d["not_after"]),
+            str(d["state"]),
+        )
+
+
+@dataclass
+class SignerRecord:
+    id: str
+    seq: int
+    algorithm: Algorithm
+    root_id: str
+    cert_file: str
+    serial: int
+    not_before: dt.datetime
+    signing_not_after: dt.datetime
+    not_after: dt.datetime
+    state: str = "active"  # active | retired | revoked
+    revoked_at: dt.datetime | None = None
+    revocation_reason: str | None = None
+
+    def in_window(self, now: dt.datetime) -> bool:
+        return self.not_before <= now < self.signing_not_after
+
+    def effective_state(self, now: dt.datetime) -> str:
+        """``revoked``, ``expired`` (certificate), ``retired`` (window closed) or ``active``."""
+        if self.state == "revoked":
+            return "revoked"
+        if now >= self.not_after:
+            return "expired"
+        if self.state == "retired" or now >= self.signing_not_after:
+            return "retired"
+        return "active"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "algorithm": self.algorithm.value,
+            "root_id": self.root_id,
+            "cert_file": self.cert_file,
+            "serial": f"{self.serial:x}",
+            "not_before": _t(self.not_before),
+            "signing_not_after": _t(self.signing_not_after),
+            "not_after": _t(self.not_after),
+            "state": self.state,
+            "revoked_at": _t(self.revoked_at),
+            "revocation_reason": self.revocation_reason,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SignerRecord:
+        return cls(
+            str(d["id"]),
+            int(d["seq"]),
+            Algorithm(d["algorithm"]),
+            str(d["root_id"]),
+            str(d["cert_file"]),
+            int(d["serial"], 16),
+            _p(d["not_before"]),
+            _p(d["signing_not_after"]),
+            _p(d["not_after"]),
+            str(d["state"]),
+            _p(d["revoked_at"]) if d.get("revoked_at") else None,
+            d.get("revocation_reason"),
+        )
+
+
+@dataclass
+class MasterKeyRecord:
+    kvn: int
+    created: dt.datetime
+    state: str = "active"  # active (new cards) | retired (existing cards only)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kvn": self.kvn,
+            "id": f"mk-{self.kvn:03d}",
+            "algorithm": "aes-128",
+            "created": _t(self.created),
+            "state": self.state,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> MasterKeyRecord:
+        return cls(int(d["kvn"]), _p(d["created"]), str(d["state"]))
+
+
+@dataclass
+class CrlRecord:
+    number: int
+    file: str
+    this_update: dt.datetime
+    next_update: dt.datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "file": self.file,
+            "this_update": _t(self.this_update),
+            "next_update": _t(self.next_update),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CrlRecord:
+        return cls(int(d["number"]), str(d["file"]), _p(d["this_update"]), _p(d["next_update"]))
+
+
+@dataclass
+class Registry:
+    store: str
+    policy: PkiPolicy
+    roots: list[RootRecord] = field(default_factory=list)
+    signers: list[SignerRecord] = field(default_factory=list)
+    master_keys: list[MasterKeyRecord] = field(default_factory=list)
+    crl: CrlRecord | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "store": self.store,
+            "policy": self.policy.to_json(),
+            "roots": [r.to_json() for r in self.roots],
+            "signers": [s.to_json() for s in self.signers],
+            "master_keys": [m.to_json() for m in self.master_keys],
+            "crl": None if self.crl is None else self.crl.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Registry:
+        if d.get("format") != _FORMAT:
+            raise ValueError("format")
+        return cls(
+            store=str(d["store"]),
+            policy=PkiPolicy.from_json(d["policy"]),
+            roots=[RootRecord.from_json(r) for r in d["roots"]],
+            signers=[SignerRecord.from_json(s) for s in d["signers"]],
+            master_keys=[MasterKeyRecord.from_json(m) for m in d["master_keys"]],
+            crl=None if d.get("crl") is None else CrlRecord.from_json(d["crl"]),
+        )
+
+
+def load_registry(directory: Path) -> Registry:
+    path = directory / REGISTRY_NAME
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise KeysNotInitialised(
+            f"no key registry in {directory} (run 'permit keys init')"
+        ) from None
+    try:
+        return Registry.from_json(json.loads(raw))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise CorruptKeyFile(f"key registry {path} is corrupted") from None
+
+
+def save_registry(directory: Path, registry: Registry) -> None:
+    data = json.dumps(registry.to_json(), indent=1, sort_keys=True).encode() + b"\n"
+    write_private_file(directory / REGISTRY_NAME, data)

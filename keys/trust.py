@@ -1,0 +1,237 @@
+"""Offline verification of document signers against an exported trust directory.
+
+A verifier (bank, merchant) holds the directory written by ``permit keys export-trust``: the
+root certificate(s), the current CRL and a ``manifest.json``.  :func:`validate_signer` checks a
+signer chain with cryptography's X.509 verifier (``PolicyBuilder``, path building and
+signature checks, RFC 5280 profile for the CA), plus what that verifier leaves to us:
+
+* the end-entity policy requires our document-signing EKU, ``keyUsage`` digitalSignature
+  and CA:FALSE (``ExtensionPolicy`` replaces the web-PKI client-auth EKU check);
+* the signing time ``at`` lies inside the signer's signing window (``privateKeyUsagePeriod``)
+  and is not in the future;
+* the CRL is signed by the root, current at ``now`` and does not list the signer.
+
+Ed25519 chains take a documented manual path (:func:`_validate_ed25519_chain`): the web-PKI
+profile of cryptography's verifier does not allow Ed25519 keys.
+
+Every failure raises :class:`keys.errors.SignerValidationError`, and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    Policy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
+
+from .errors import SignerValidationError
+from .profiles import OID_DOCUMENT_SIGNING
+
+__all__ = ["TrustList", "load_trust_dir", "validate_signer"]
+
+
+@dataclass(frozen=True)
+class TrustList:
+    """Trust anchors and CRLs for offline verification."""
+
+    roots: tuple[x509.Certificate, ...]
+    crls: tuple[x509.CertificateRevocationList, ...]
+    signers: tuple[x509.Certificate, ...] = ()
+
+    def validate_signer(
+        self, cert_chain: Sequence[x509.Certificate], at: dt.datetime, now: dt.datetime
+    ) -> x509.Certificate:
+        return validate_signer(self, cert_chain, at=at, now=now)
+
+
+def load_trust_dir(path: Path) -> TrustList:
+    """Read a directory written by ``permit keys export-trust``."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        roots = tuple(
+            x509.load_pem_x509_certificate((path / r["file"]).read_bytes())
+            for r in manifest["roots"]
+        )
+        signers = tuple(
+            x509.load_pem_x509_certificate((path / s["file"]).read_bytes())
+            for s in manifest["signers"]
+        )
+        crls = (
+            (x509.load_pem_x509_crl((path / manifest["crl"]["file"]).read_bytes()),)
+            if manifest.get("crl")
+            else ()
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SignerValidationError(
+            f"unreadable trust directory {path}: {type(exc).__name__}"
+        ) from None
+    return TrustList(roots, crls, signers)
+
+
+_NO_POLICY: Any = None  # the manual path calls the validators without a Policy
+
+
+def _check_ds_eku(_policy: Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage) -> None:
+    if OID_DOCUMENT_SIGNING not in eku:
+        raise ValueError("not a document signer (extendedKeyUsage)")
+
+
+def _check_ds_key_usage(_policy: Policy, _cert: x509.Certificate, ku: x509.KeyUsage) -> None:
+    if not ku.digital_signature or ku.key_cert_sign:
+        raise ValueError("keyUsage is not digitalSignature only")
+
+
+def _check_not_ca(
+    _policy: Policy, _cert: x509.Certificate, bc: x509.BasicConstraints | None
+) -> None:
+    if bc is not None and bc.ca:
+        raise ValueError("a CA certificate cannot sign documents")
+
+
+def _ee_policy() -> ExtensionPolicy:
+    return (
+        ExtensionPolicy.permit_all()
+        .require_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _check_ds_eku)
+        .require_present(x509.KeyUsage, Criticality.CRITICAL, _check_ds_key_usage)
+        .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, _check_not_ca)
+    )
+
+
+def _utc(value: dt.datetime, name: str) -> dt.datetime:
+    if value.tzinfo is None:
+        raise SignerValidationError(f"{name} must be timezone-aware")
+    return value.astimezone(dt.UTC)
+
+
+def validate_signer(
+    trust: TrustList, cert_chain: Sequence[x509.Certificate], at: dt.datetime, now: dt.datetime
+) -> x509.Certificate:
+    """Validate a DS chain (leaf first) for a signature made at ``at``, checked at ``now``.
+
+    Returns the verified leaf certificate.
+    """
+    at, now = _utc(at, "at"), _utc(now, "now")
+    if not cert_chain:
+        raise SignerValidationError("empty certificate chain")
+    if at > now:
+        raise SignerValidationError("signing time is in the future")
+    if not trust.roots:
+        raise SignerValidationError("no trust anchors")
+    leaf = cert_chain[0]
+    if isinstance(leaf.public_key(), ed25519.Ed25519PublicKey):
+        root = _validate_ed25519_chain(trust, leaf, now)
+    else:
+        root = _validate_with_cryptography(trust, cert_chain, now)
+    _check_window_and_crl(trust, leaf, root, at, now)
+    return leaf
+
+
+def _validate_with_cryptography(
+    trust: TrustList, cert_chain: Sequence[x509.Certificate], now: dt.datetime
+) -> x509.Certificate:
+    """Path validation by cryptography's verifier; returns the trust anchor used."""
+    leaf = cert_chain[0]
+    try:
+        verifier = (
+            PolicyBuilder()
+            .store(Store(list(trust.roots)))
+            .time(now)
+            .max_chain_depth(1)
+            .extension_policies(
+                ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=_ee_policy()
+            )
+            .build_client_verifier()
+        )
+        verified = verifier.verify(leaf, list(cert_chain[1:]))
+    except VerificationError as exc:
+        raise SignerValidationError(f"signer chain does not validate: {exc}") from None
+    return verified.chain[-1]
+
+
+def _validate_ed25519_chain(
+    trust: TrustList, leaf: x509.Certificate, now: dt.datetime
+) -> x509.Certificate:
+    """The manual path for Ed25519, which cryptography's web-PKI verifier forbids.
+
+    Checks what the verifier would for our one-level chain: a trusted root with the leaf's
+    issuer name and a valid signature over the leaf, CA constraints of the root, validity of
+    both at ``now``, and the same end-entity extension rules.
+    """
+    for root in trust.roots:
+        if root.subject != leaf.issuer:
+            continue
+        try:
+            leaf.verify_directly_issued_by(root)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        break
+    else:
+        raise SignerValidationError("signer chain does not validate: no trusted issuer")
+    for cert, what in ((root, "root"), (leaf, "signer")):
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            raise SignerValidationError(f"signer chain does not validate: {what} not valid now")
+    try:
+        bc = root.extensions.get_extension_for_class(x509.BasicConstraints).value
+        ku = root.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not bc.ca or not ku.key_cert_sign:
+            raise ValueError("root is not a CA")
+        _check_ds_eku(
+            _NO_POLICY, leaf, leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        )
+        _check_ds_key_usage(
+            _NO_POLICY, leaf, leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+        )
+        try:
+            leaf_bc: x509.BasicConstraints | None = leaf.extensions.get_extension_for_class(
+                x509.BasicConstraints
+            ).value
+        except x509.ExtensionNotFound:
+            leaf_bc = None
+        _check_not_ca(_NO_POLICY, leaf, leaf_bc)
+    except (ValueError, x509.ExtensionNotFound) as exc:
+        raise SignerValidationError(f"signer chain does not validate: {exc}") from None
+    return root
+
+
+def _check_window_and_crl(
+    trust: TrustList,
+    leaf: x509.Certificate,
+    root: x509.Certificate,
+    at: dt.datetime,
+    now: dt.datetime,
+) -> None:
+    if at < leaf.not_valid_before_utc:
+        raise SignerValidationError("signed before the signer certificate was valid")
+    try:
+        window = leaf.extensions.get_extension_for_class(x509.PrivateKeyUsagePeriod).value
+    except x509.ExtensionNotFound:
+        raise SignerValidationError("signer certificate has no signing window") from None
+    if (window.not_before is not None and at < window.not_before.replace(tzinfo=dt.UTC)) or (
+        window.not_after is not None and at > window.not_after.replace(tzinfo=dt.UTC)
+    ):
+        raise SignerValidationError("signed outside the signer's signing window")
+
+    crls = [c for c in trust.crls if c.issuer == root.subject]
+    if not crls:
+        raise SignerValidationError("no CRL from the root")
+    crl = max(crls, key=lambda c: c.last_update_utc)
+    if not crl.is_signature_valid(root.public_key()):  # type: ignore[arg-type]
+        raise SignerValidationError("CRL signature is not valid")
+    if crl.next_update_utc is None or not crl.last_update_utc <= now <= crl.next_update_utc:
+        raise SignerValidationError("CRL is not current")
+    if crl.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None:
+        raise SignerValidationError("signer certificate is revoked")
