@@ -25,6 +25,7 @@ from card_service.card.wire import (
 )
 
 from .context import Command, Response, Session
+from .image import CardState
 from .status import fail, tries_left
 
 __all__ = ["change_reference_data", "pin_block_ok", "reset_retry_counter", "verify"]
@@ -72,13 +73,7 @@ def verify(s: Session, cmd: Command) -> Response:
         fail(SW.REFERENCED_DATA_NOT_FOUND)
     if len(cmd.data) not in (0, PIN_BLOCK_LENGTH):
         fail(SW.WRONG_LENGTH)
-    if s.life_cycle not in (LifeCycle.PERSONALISING, LifeCycle.ISSUED):
-        fail(SW.CONDITIONS_OF_USE_NOT_SATISFIED)
-    state = s.state
-    if state.pin is None:
-        fail(SW.REFERENCE_DATA_NOT_USABLE)
-    if state.pin_tries == 0:
-        fail(SW.AUTH_METHOD_BLOCKED)
+    state = _usable_pin_state(s)
     if not cmd.data:  # status query
         if s.volatile.pin_verified:
             return Response()
@@ -90,6 +85,18 @@ def verify(s: Session, cmd: Command) -> Response:
     s.commit(replace(s.state, pin_tries=PIN_MAX_TRIES))
     s.volatile.pin_verified = True
     return Response()
+
+
+def _usable_pin_state(s: Session) -> CardState:
+    """The state, once the PIN can be presented at all (right state, set, not blocked)."""
+    if s.life_cycle not in (LifeCycle.PERSONALISING, LifeCycle.ISSUED):
+        fail(SW.CONDITIONS_OF_USE_NOT_SATISFIED)
+    state = s.state
+    if state.pin is None:
+        fail(SW.REFERENCE_DATA_NOT_USABLE)
+    if state.pin_tries == 0:
+        fail(SW.AUTH_METHOD_BLOCKED)
+    return state
 
 
 def change_reference_data(s: Session, cmd: Command) -> Response:
@@ -104,13 +111,7 @@ def change_reference_data(s: Session, cmd: Command) -> Response:
 def _change_pin(s: Session, data: bytes) -> Response:
     if len(data) != 2 * PIN_BLOCK_LENGTH:
         fail(SW.WRONG_LENGTH)
-    if s.life_cycle not in (LifeCycle.PERSONALISING, LifeCycle.ISSUED):
-        fail(SW.CONDITIONS_OF_USE_NOT_SATISFIED)
-    state = s.state
-    if state.pin is None:
-        fail(SW.REFERENCE_DATA_NOT_USABLE)
-    if state.pin_tries == 0:
-        fail(SW.AUTH_METHOD_BLOCKED)
+    _usable_pin_state(s)
     old, new = data[:PIN_BLOCK_LENGTH], data[PIN_BLOCK_LENGTH:]
     if not (pin_block_ok(old) and pin_block_ok(new)):
         fail(SW.INCORRECT_DATA)
