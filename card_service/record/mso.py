@@ -1,0 +1,180 @@
+"""The MobileSecurityObject (ISO/IEC 18013-5 section 9.1.2.4) of a permit record.
+
+::
+
+    MobileSecurityObject = {
+      "version": "1.0",
+      "digestAlgorithm": "SHA-256",
+      "valueDigests": {NAMESPACE: {digestID: bstr(32)}},
+      "deviceKeyInfo": {"deviceKey": COSE_Key},      ; the card's own P-256 key
+      "docType": DOC_TYPE,
+      "validityInfo": {"signed": tdate, "validFrom": tdate, "validUntil": tdate}
+    }
+
+It travels as MobileSecurityObjectBytes = ``#6.24(bstr .cbor MobileSecurityObject)``, which
+is the COSE_Sign1 payload; an endorsement binds the SHA-256 of exactly those bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from .cbor_types import CborError, as_utc, dumps, embedded_bytes, loads_signed, tdate
+from .cose import CoseError, cose_key, public_key_from_cose_key
+
+__all__ = [
+    "DIGEST_ALGORITHM",
+    "DOC_TYPE",
+    "MSO_VERSION",
+    "NAMESPACE",
+    "MsoError",
+    "MsoInfo",
+    "build_mso_bytes",
+    "mso_digest",
+    "parse_mso",
+]
+
+#: The document type of a residence-permit record (reverse DNS under the project's domain).
+DOC_TYPE = "org.permit.residence.1.permit"
+#: The namespace of the permit data elements.
+NAMESPACE = "org.permit.residence.1"
+MSO_VERSION = "1.0"
+DIGEST_ALGORITHM = "SHA-256"
+#: Most digest IDs the MSO may hold (16 elements today; room for additions).
+MAX_DIGESTS = 64
+
+
+class MsoError(ValueError):
+    """The MSO is not well formed; ``code`` says which rule."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_mso_bytes(
+    digests: Mapping[int, bytes],
+    device_key: ec.EllipticCurvePublicKey,
+    signed: dt.datetime,
+    valid_from: dt.datetime,
+    valid_until: dt.datetime,
+) -> bytes:
+    """MobileSecurityObjectBytes (the encoded tag 24 item) for the given element digests."""
+    mso = {
+        "version": MSO_VERSION,
+        "digestAlgorithm": DIGEST_ALGORITHM,
+        "valueDigests": {NAMESPACE: dict(digests)},
+        "deviceKeyInfo": {"deviceKey": cose_key(device_key)},
+        "docType": DOC_TYPE,
+        "validityInfo": {
+            "signed": tdate(signed),
+            "validFrom": tdate(valid_from),
+            "validUntil": tdate(valid_until),
+        },
+    }
+    return embedded_bytes(dumps(mso))
+
+
+def mso_digest(mso_bytes: bytes) -> bytes:
+    """SHA-256 of MobileSecurityObjectBytes (what an endorsement binds)."""
+    return hashlib.sha256(mso_bytes).digest()
+
+
+class MsoInfo(NamedTuple):
+    """A parsed MSO (its signature is checked separately)."""
+
+    doc_type: str
+    value_digests: Mapping[str, Mapping[int, bytes]]
+    device_key: ec.EllipticCurvePublicKey | None
+    signed: dt.datetime
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+
+
+def _tag24_content(payload: bytes) -> bytes | None:
+    """The bytes inside ``#6.24(bstr)`` if ``payload`` is exactly that (shortest heads)."""
+    if payload[:2] != b"\xd8\x18" or len(payload) < 3:
+        return None
+    head = payload[2]
+    if 0x40 <= head < 0x58:
+        start, length = 3, head - 0x40
+    elif head == 0x58:
+        start, length = 4, int.from_bytes(payload[3:4], "big")
+    elif head == 0x59:
+        start, length = 5, int.from_bytes(payload[3:5], "big")
+    elif head == 0x5A:
+        start, length = 7, int.from_bytes(payload[3:7], "big")
+    else:
+        return None
+    if len(payload) != start + length:
+        return None
+    return payload[start:]
+
+
+def parse_mso(payload: bytes) -> MsoInfo:
+    """Parse MobileSecurityObjectBytes; :class:`MsoError` names the first broken rule.
+
+    A bad deviceKey does not stop parsing (``device_key`` is ``None``): the verifier reports it
+    as a card problem and still checks the rest.
+    """
+    # the payload is signed: trailing bytes make the signature fail (FORGED), so the faster
+    # decoder without the trailing-bytes check is enough here
+    inner = _tag24_content(payload)
+    if inner is None:
+        raise MsoError("mso_not_tag24", "MSO payload must be #6.24(bstr)")
+    try:
+        mso = loads_signed(inner)
+    except CborError:
+        raise MsoError("mso_undecodable", "MSO is not CBOR") from None
+    if not isinstance(mso, dict):
+        raise MsoError("mso_not_map", "MSO must be a map")
+    if mso.get("version") != MSO_VERSION:
+        raise MsoError("mso_version", "MSO version must be 1.0")
+    if mso.get("digestAlgorithm") != DIGEST_ALGORITHM:
+        raise MsoError("mso_digest_algorithm", "digestAlgorithm must be SHA-256")
+    doc_type = mso.get("docType")
+    if not isinstance(doc_type, str):
+        raise MsoError("mso_doctype", "docType must be a text string")
+    digests = mso.get("valueDigests")
+    if not isinstance(digests, dict) or not digests:
+        raise MsoError("mso_value_digests", "valueDigests must be a non-empty map")
+    total = 0
+    for ns, ids in digests.items():
+        if not isinstance(ns, str) or not isinstance(ids, dict):
+            raise MsoError("mso_value_digests", "valueDigests must map namespaces to maps")
+        for key, digest in ids.items():
+            if (
+                type(key) is not int
+                or not 0 <= key < 2**31
+                or type(digest) is not bytes
+                or len(digest) != 32
+            ):
+                raise MsoError("mso_value_digests", "digest IDs must be uints -> 32-byte digests")
+        total += len(ids)
+    if total > MAX_DIGESTS:
+        raise MsoError("mso_value_digests", f"more than {MAX_DIGESTS} digests")
+    info = mso.get("validityInfo")
+    if not isinstance(info, dict):
+        raise MsoError("mso_validity_info", "validityInfo must be a map")
+    signed, valid_from, valid_until = (
+        as_utc(info.get("signed")),
+        as_utc(info.get("validFrom")),
+        as_utc(info.get("validUntil")),
+    )
+    if signed is None or valid_from is None or valid_until is None:
+        raise MsoError("mso_validity_info", "validityInfo needs signed, validFrom, validUntil")
+    if not valid_from < valid_until:
+        raise MsoError("mso_validity_info", "validFrom must be before validUntil")
+    device_key = None
+    key_info = mso.get("deviceKeyInfo")
+    if isinstance(key_info, dict):
+        try:
+            device_key = public_key_from_cose_key(key_info.get("deviceKey"))
+        except CoseError:
+            device_key = None
+    return MsoInfo(doc_type, digests, device_key, signed, valid_from, valid_until)
