@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := pcscd vsmartcard-vpcd pcsc-tools opensc libpcsclite-dev swig softhsm2
 CARDS ?= 1
 
-.PHONY: deps venv lint test run bench clean distclean
+.PHONY: deps postgres venv lint test run bench clean distclean
 
 ## deps: Debian packages for PC/SC, vpcd and building pyscard (apt only when missing)
 deps:
@@ -20,6 +20,13 @@ deps:
 	  echo "deps: installing$$missing"; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
+
+## postgres: a PostgreSQL on 127.0.0.1:5432 for the register tests (installed/started if
+## possible; without it the PostgreSQL cases skip, unless PERMIT_REQUIRE_POSTGRES=1 as on CI)
+postgres:
+	@scripts/ensure-postgres.sh || { \
+	  if [ -n "$$PERMIT_REQUIRE_POSTGRES" ]; then exit 1; fi; \
+	  echo "postgres: unavailable; the PostgreSQL test cases will be skipped" >&2; }
 
 ## venv: .venv with permit and its dev tools (re-run when pyproject.toml changes)
 venv: $(VENV)/.installed
@@ -35,16 +42,18 @@ lint: venv
 	$(BIN)/mypy
 
 ## test: lint, then the whole suite (pcsc tests start their own private pcscd)
-test: deps venv lint
+test: deps postgres venv lint
 	$(BIN)/pytest
 
 ## run: pcscd with a vpcd reader + `permit sim start --cards $(CARDS)` in the foreground
 run: deps venv
 	@CARDS=$(CARDS) scripts/run-sim.sh
 
-## bench: APDU round trip (sim driver, and pyscard -> pcscd -> vpcd -> simulator)
-bench: deps venv
+## bench: APDU round trip, record verification, issuance (one JSON line each)
+bench: deps postgres venv
 	$(BIN)/python bench/apdu_roundtrip.py
+	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/issuance.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

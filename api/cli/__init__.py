@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import keys, readers, record, sim
+from . import audit, keys, readers, record, register, sim, workflows
 from .common import CliError
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     readers.register(sub)
     keys.register(sub)
     record.register(sub)
+    register.register(sub)
+    workflows.register(sub)
+    audit.register(sub)
     return parser
 
 

@@ -1,0 +1,170 @@
+"""Issuance benchmark: prints one JSON line.
+
+* ``host_ms_per_issuance``: wall time per issuance on the in-process simulator with no card
+  timing, minus the time spent inside the card's ``transmit`` (SQLite register file).
+* ``host_cpu_ms_per_issuance``: the same as process CPU time (without waiting for the
+  database's durable commits).
+* ``pcsc_ms_per_issuance``: total wall time per issuance through a private pcscd with vpcd
+  and the simulator (``null`` when pcscd/vpcd are not available).
+* ``throughput_per_s``: issuances per second with 1, 2 and 4 readers in parallel under the
+  ``contact`` timing model; ``efficiency`` = throughput(4) / (4 x throughput(1)).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from simulators.card import SimulatedCard
+from simulators.timing import TimingModel
+from tests.workflows.conftest import KVN, NOW, World, make_world
+
+
+class TimedCard:
+    def __init__(self, card: SimulatedCard) -> None:
+        self.card = card
+        self.seconds = 0.0
+
+    @property
+    def powered(self) -> bool:
+        return self.card.powered
+
+    def power_on(self) -> bytes:
+        return self.card.power_on()
+
+    def power_off(self) -> None:
+        self.card.power_off()
+
+    def reset(self) -> bytes:
+        return self.card.reset()
+
+    def transmit(self, apdu: bytes) -> bytes:
+        start = time.perf_counter()
+        try:
+            return self.card.transmit(apdu)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def _card(world: World, timing: str) -> SimulatedCard:
+    return SimulatedCard.manufacture(
+        master_keys={KVN: world.master_key},
+        kvn=KVN,
+        durable=False,
+        timing=TimingModel.preset(timing),
+    )
+
+
+def host_time(world: World, count: int) -> tuple[float, float]:
+    """(wall ms, CPU ms) per issuance, both without the time spent inside the card."""
+    total = card = cpu = 0.0
+    for _ in range(count):
+        app, app_id = world.application()
+        timed = TimedCard(_card(world, "none"))
+        reader = world.driver.insert(0, timed)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        world.workflow(ensure_tables=False).issue(app, app_id, reader, NOW)
+        total += time.perf_counter() - start
+        cpu += time.process_time() - start_cpu
+        card += timed.seconds
+        world.driver.remove(0)
+    return (total - card) / count * 1000, (cpu - card) / count * 1000
+
+
+def pcsc_time(world: World, count: int, directory: Path) -> float | None:
+    """Wall ms per issuance through pyscard -> private pcscd -> vpcd -> simulator."""
+    import os
+
+    from card_service.workflows import IssuanceWorkflow
+    from simulators.pcscd_private import PrivatePcscd, missing_requirements
+
+    if missing_requirements():
+        return None
+    pcscd = PrivatePcscd(directory, slots=1).start()
+    try:
+        os.environ.update(pcscd.env)  # before pyscard is first used
+        from reader_drivers.pcsc import PcscReaderDriver
+        from simulators.vpcd import VpcdBridge
+
+        driver = PcscReaderDriver()
+        reader = pcscd.reader_names()[0]
+        workflow = IssuanceWorkflow(world.register, world.issuer, driver, ensure_tables=False)
+
+        def present(want: bool) -> None:
+            deadline = time.monotonic() + 10
+            while any(r.name == reader and r.card_present for r in driver.list_readers()) != want:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("vpcd reader did not change state")
+                time.sleep(0.01)
+
+        total = 0.0
+        for _ in range(count):
+            app, app_id = world.application()
+            bridge = VpcdBridge(_card(world, "none"), port=pcscd.port(0)).start()
+            try:
+                present(True)
+                start = time.perf_counter()
+                workflow.issue(app, app_id, reader, NOW)
+                total += time.perf_counter() - start
+            finally:
+                bridge.stop()
+            present(False)
+        driver.close()
+        return total / count * 1000
+    finally:
+        pcscd.stop()
+
+
+def throughput(world: World, readers: int, per_reader: int) -> float:
+    jobs = []
+    for i in range(readers):
+        world.driver.remove(i)
+    for _ in range(per_reader * readers):
+        jobs.append(world.application())
+
+    def run(i: int) -> None:
+        for n in range(per_reader):
+            app, app_id = jobs[i * per_reader + n]
+            reader = world.driver.insert(i, _card(world, "contact"))
+            world.workflow(ensure_tables=False).issue(app, app_id, reader, NOW)
+            world.driver.remove(i)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=readers) as pool:
+        list(pool.map(run, range(readers)))
+    return readers * per_reader / (time.perf_counter() - start)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        world = make_world(f"sqlite:///{Path(tmp) / 'bench.db'}", slots=4)
+        host_time(world, 3)  # warm up
+        host_ms, host_cpu_ms = host_time(world, 20)
+        pcsc_ms = pcsc_time(world, 5, Path(tmp) / "pcscd")
+        rates = {n: throughput(world, n, 3) for n in (1, 2, 4)}
+        world.engine.dispose()
+    print(
+        json.dumps(
+            {
+                "host_ms_per_issuance": round(host_ms, 2),
+                "host_cpu_ms_per_issuance": round(host_cpu_ms, 2),
+                "pcsc_ms_per_issuance": None if pcsc_ms is None else round(pcsc_ms, 1),
+                "database": "sqlite file (durable commits)",
+                "throughput_per_s": {str(k): round(v, 3) for k, v in rates.items()},
+                "efficiency": round(rates[4] / (4 * rates[1]), 3),
+                "now": NOW.isoformat(),
+                "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

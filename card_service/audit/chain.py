@@ -1,0 +1,140 @@
+"""Appending to the hash chain.
+
+``entry_hash = SHA-256("permit-audit-v1\\n" || canonical JSON of the entry)`` where the JSON
+has sorted keys, no spaces, and the fields ``seq``, ``time`` (ISO 8601 UTC with
+microseconds, ``Z``), ``actor``, ``action``, ``permit_number`` (or null), ``result`` and
+``prev_hash``; the first entry's ``prev_hash`` is 64 zeros.
+
+:func:`append` runs inside the caller's transaction, so a state change and its entry commit
+or roll back together.  It bumps the single ``audit_head`` row with
+``UPDATE ... RETURNING``, which holds that row's lock until commit (PostgreSQL) or runs under
+the ``BEGIN IMMEDIATE`` write lock (SQLite): concurrent writers queue and never fork the chain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from card_service.register.types import require_utc
+
+from .models import AuditEvent, AuditHead
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditEntry",
+    "AuditError",
+    "append",
+    "canonical_time",
+    "entry_hash",
+]
+
+GENESIS_HASH = "0" * 64
+_DOMAIN = b"permit-audit-v1\n"
+
+_ACTOR = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
+_ACTION = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+_RESULT = re.compile(r"[A-Za-z0-9_.:,=+-]{0,200}")
+_PERMIT = re.compile(r"[0-9A-Z]{1,32}")
+#: An 18-character citizen ID number must never appear in a result.
+_ID_SHAPE = re.compile(r"\d{17}[\dX]")
+
+
+class AuditError(ValueError):
+    """An audit entry was refused (bad field shape) or the chain head is missing."""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    time: dt.datetime
+    actor: str
+    action: str
+    permit_number: str | None
+    result: str
+    prev_hash: str
+    entry_hash: str
+
+
+def canonical_time(value: dt.datetime) -> str:
+    return require_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_hash(
+    seq: int,
+    time: dt.datetime,
+    actor: str,
+    action: str,
+    permit_number: str | None,
+    result: str,
+    prev_hash: str,
+) -> str:
+    body = {
+        "seq": seq,
+        "time": canonical_time(time),
+        "actor": actor,
+        "action": action,
+        "permit_number": permit_number,
+        "result": result,
+        "prev_hash": prev_hash,
+    }
+    encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(_DOMAIN + encoded.encode("ascii")).hexdigest()
+
+
+def _check_fields(actor: str, action: str, permit_number: str | None, result: str) -> None:
+    """Refuse free text: the fields are identifiers and codes, never personal data."""
+    if not _ACTOR.fullmatch(actor):
+        raise AuditError("audit actor must be 1-64 characters of [A-Za-z0-9_.:@-]")
+    if not _ACTION.fullmatch(action):
+        raise AuditError("audit action must be a lower-case code like 'permit.reserve'")
+    if permit_number is not None and not _PERMIT.fullmatch(permit_number):
+        raise AuditError("audit permit number has an invalid shape")
+    if not _RESULT.fullmatch(result) or _ID_SHAPE.search(result):
+        raise AuditError("audit result must be a short code (no free text, no ID numbers)")
+
+
+def append(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    result: str,
+    now: dt.datetime,
+    permit_number: str | None = None,
+) -> AuditEntry:
+    """Append one entry in the session's current transaction (the caller commits)."""
+    _check_fields(actor, action, permit_number, result)
+    # Microseconds are kept; the value read back from either database hashes identically.
+    time = require_utc(now)
+    row = session.execute(
+        update(AuditHead)
+        .where(col(AuditHead.id) == 1)
+        .values(seq=col(AuditHead.seq) + 1)
+        .returning(col(AuditHead.seq), col(AuditHead.entry_hash))
+    ).one_or_none()
+    if row is None:
+        raise AuditError("the audit chain head is missing: run the register migrations")
+    seq, prev_hash = int(row[0]), str(row[1])
+    digest = entry_hash(seq, time, actor, action, permit_number, result, prev_hash)
+    session.add(
+        AuditEvent(
+            seq=seq,
+            time=time,
+            actor=actor,
+            action=action,
+            permit_number=permit_number,
+            result=result,
+            prev_hash=prev_hash,
+            entry_hash=digest,
+        )
+    )
+    session.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(entry_hash=digest))
+    session.flush()
+    return AuditEntry(seq, time, actor, action, permit_number, result, prev_hash, digest)

@@ -1,0 +1,132 @@
+"""Signed checkpoints: a key-store signature over one chain entry seals everything before it.
+
+Signed bytes: ``"permit-audit-checkpoint-v1\\n" || {"entry_hash":..,"seq":..,"time":..}``
+(canonical JSON as in :mod:`.chain`).  The signer is the key store's current document signer
+(:meth:`keys.pki.KeyManager.sign`, which rotates and refreshes the CRL itself); its
+certificate is stored with the checkpoint and verified against the trust list (root + CRL),
+exactly like a record signature.  The signature is made outside the chain-head lock: an
+entry never changes once written, so signing it later is safe and writers are not blocked
+by the key store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from card_service.register.types import require_utc
+from keys.pki import SignatureResult
+
+from .chain import canonical_time
+from .models import AuditCheckpoint, AuditEvent, AuditHead
+
+__all__ = [
+    "CheckpointSigner",
+    "SignedCheckpoint",
+    "checkpoint_message",
+    "create_checkpoint",
+    "maybe_checkpoint",
+    "verify_checkpoint_signature",
+]
+
+log = logging.getLogger(__name__)
+_DOMAIN = b"permit-audit-checkpoint-v1\n"
+
+
+class CheckpointSigner(Protocol):
+    """What signs checkpoints: :class:`keys.pki.KeyManager` fits."""
+
+    def sign(self, data: bytes, now: dt.datetime) -> SignatureResult: ...
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    seq: int
+    entry_hash: str
+    time: dt.datetime
+    signer_id: str
+
+
+def checkpoint_message(seq: int, entry_hash: str, time: dt.datetime) -> bytes:
+    body = {"seq": seq, "entry_hash": entry_hash, "time": canonical_time(time)}
+    return _DOMAIN + json.dumps(body, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def _last_checkpoint_seq(session: Session) -> int:
+    value = session.execute(select(func.max(col(AuditCheckpoint.seq)))).scalar_one_or_none()
+    return int(value or 0)
+
+
+def create_checkpoint(
+    engine: Engine, signer: CheckpointSigner, now: dt.datetime
+) -> SignedCheckpoint | None:
+    """Seal the current last entry (``None`` if the log is empty or already sealed there)."""
+    now = require_utc(now)
+    with Session(engine) as session, session.begin():
+        head = session.get(AuditHead, 1)
+        if head is None or head.seq == 0:
+            return None
+        seq = head.seq
+        event = session.get(AuditEvent, seq)
+        if event is None or session.get(AuditCheckpoint, seq) is not None:
+            return None
+        digest = event.entry_hash
+    result = signer.sign(checkpoint_message(seq, digest, now), now)
+    pem = result.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    try:
+        with Session(engine) as session, session.begin():
+            session.add(
+                AuditCheckpoint(
+                    seq=seq,
+                    entry_hash=digest,
+                    time=now,
+                    signer_id=result.signer_id,
+                    signature=result.signature.hex(),
+                    certificate=pem,
+                )
+            )
+    except IntegrityError:  # another process sealed the same entry first
+        return None
+    log.info("audit checkpoint at seq %d signed by %s", seq, result.signer_id)
+    return SignedCheckpoint(seq, digest, now, result.signer_id)
+
+
+def maybe_checkpoint(
+    engine: Engine, signer: CheckpointSigner, every: int, now: dt.datetime
+) -> SignedCheckpoint | None:
+    """Seal the log when ``every`` or more entries have been appended since the last seal."""
+    with Session(engine) as session, session.begin():
+        head = session.get(AuditHead, 1)
+        due = head is not None and head.seq - _last_checkpoint_seq(session) >= every
+    return create_checkpoint(engine, signer, now) if due else None
+
+
+def verify_checkpoint_signature(
+    certificate: x509.Certificate, signature: bytes, message: bytes
+) -> bool:
+    """Whether ``signature`` over ``message`` verifies with the certificate's key."""
+    key = certificate.public_key()
+    try:
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, message)
+            return True
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            digest: hashes.HashAlgorithm = {384: hashes.SHA384(), 521: hashes.SHA512()}.get(
+                key.curve.key_size, hashes.SHA256()
+            )
+            key.verify(signature, message, ec.ECDSA(digest))
+            return True
+    except InvalidSignature:
+        return False
+    return False

@@ -1,0 +1,1 @@
+"""Alembic revisions (a package so that an installed permit ships them)."""

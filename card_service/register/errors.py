@@ -1,0 +1,46 @@
+"""Register errors: a stable ``code`` for callers and APIs, and never personal data."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActivePermitExists",
+    "CardBusy",
+    "InvalidState",
+    "NotEligible",
+    "NotFound",
+    "RegisterError",
+]
+
+
+class RegisterError(Exception):
+    code = "register_error"
+
+
+class NotFound(RegisterError):
+    code = "not_found"
+
+
+class InvalidState(RegisterError):
+    """The operation is not allowed in the permit's (or card's) current state."""
+
+    code = "invalid_state"
+
+
+class ActivePermitExists(RegisterError):
+    """The person already holds a RESERVED or ISSUED permit."""
+
+    code = "active_permit_exists"
+
+
+class CardBusy(RegisterError):
+    """The card is bound to another pending or issued permit (or terminated)."""
+
+    code = "card_busy"
+
+
+class NotEligible(RegisterError):
+    code = "not_eligible"
+
+    def __init__(self, reasons: tuple[str, ...]) -> None:
+        super().__init__("not eligible: " + ", ".join(reasons))
+        self.reasons = reasons

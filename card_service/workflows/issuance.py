@@ -1,0 +1,386 @@
+"""Issue a permit onto a card in a named reader, crash-safely.
+
+Order (docs/workflows.md, "Crash safety")::
+
+    reserve (register RESERVED, commit)
+    -> open issuer channel, BLANK -> PERSONALISING (wipe first if half-personalised)
+    -> generate the card key -> sign the record with it -> write record, PIN, PUK
+    -> read back + INTERNAL AUTHENTICATE + Verifier (require_card_proof)
+    -> workflow_issuance 'verified' (commit) -> mark_issued (register ISSUED, commit)
+    -> lock the card (PERSONALISING -> ISSUED) -> workflow_issuance 'locked' (commit)
+
+The card is locked only after the register says ISSUED, so a card that can pass
+verification (life cycle ISSUED is required) never exists without an issued register entry;
+the register says ISSUED only after read-back verification.  A RESERVED permit's card is
+never locked, so abandoning a RESERVED permit is always safe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+from card_service.card.errors import CardError
+from card_service.card.session import PermitCardSession
+from card_service.card.wire import FileId, LifeCycle
+from card_service.record import Verdict, Verifier, sign_record
+from card_service.record.errors import RecordError
+from card_service.register.errors import ActivePermitExists
+from card_service.register.models import PermitState
+from card_service.register.service import Register
+from card_service.register.views import Reservation
+from reader_drivers.base import ReaderDriver
+from reader_drivers.errors import ReaderError
+
+from .application import PermitApplication
+from .card_state import CardCondition, CardStatus, classify_card
+from .cardops import RecordDigests, digests_of, read_and_verify, record_values
+from .issuer import IssuerContext
+from .progress import ISSUANCE_STEPS, ProgressEvent, ProgressSink, Step, StepHook, utc
+from .tracking import IssuanceStage, ensure_schema, lock_pending, set_stage, tracked
+
+__all__ = ["IssuanceError", "IssuanceResult", "IssuanceWorkflow"]
+
+log = logging.getLogger(__name__)
+
+#: Errors of the card or the reader: the issuance on this card failed, roll it back.
+CARD_FAILURES = (CardError, ReaderError)
+
+
+class IssuanceError(Exception):
+    """The issuance did not complete; ``code`` is a short reason, ``permit_number`` if any."""
+
+    def __init__(self, code: str, message: str, permit_number: str | None = None) -> None:
+        self.code = code
+        self.permit_number = permit_number
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class IssuanceResult:
+    permit_number: str
+    card_serial: str
+    digests: RecordDigests
+    #: The initial PIN and PUK for the holder's PIN letter (``None`` when a retry only
+    #: finished locking: they were set by the first attempt).  Never logged.
+    pin: str | None = field(default=None, repr=False)
+    puk: str | None = field(default=None, repr=False)
+    resumed: bool = False
+
+
+def _digits(count: int) -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(count))
+
+
+def _noop_hook(_: Step) -> None:
+    return None
+
+
+class IssuanceWorkflow:
+    """One officer station: a register, the issuer's keys and a reader driver.
+
+    ``hook`` is called before every step (tests raise :class:`SimulatedCrash` there);
+    ``on_progress`` receives :class:`ProgressEvent` s.
+    """
+
+    def __init__(
+        self,
+        register: Register,
+        issuer: IssuerContext,
+        driver: ReaderDriver,
+        *,
+        hook: StepHook | None = None,
+        on_progress: ProgressSink | None = None,
+        verifier: Verifier | None = None,
+        ensure_tables: bool = True,
+    ) -> None:
+        self.register = register
+        self.issuer = issuer
+        self.driver = driver
+        self.hook = hook or _noop_hook
+        self.on_progress = on_progress
+        self.verifier = verifier or Verifier(issuer.trust)
+        if ensure_tables:
+            ensure_schema(register.engine)
+
+    # -- progress -------------------------------------------------------------------------
+
+    def _step(self, step: Step, number: str | None) -> None:
+        self.hook(step)
+        self._emit(step, "started", number)
+
+    def _emit(self, step: Step, status: str, number: str | None, detail: str = "") -> None:
+        if self.on_progress is None:
+            return
+        index = ISSUANCE_STEPS.index(step) + 1
+        self.on_progress(ProgressEvent(step, status, index, len(ISSUANCE_STEPS), number, detail))
+
+    # -- the workflow ---------------------------------------------------------------------
+
+    def issue(
+        self,
+        application: PermitApplication,
+        application_id: int,
+        reader: str,
+        now: dt.datetime,
+        *,
+        reservation: Reservation | None = None,
+    ) -> IssuanceResult:
+        """Issue onto the card in ``reader`` (blank, or half-personalised: wiped first).
+
+        Retrying after any failure is safe: a RESERVED permit of the same application is
+        abandoned (its card was never locked), a permit whose card was verified but not
+        locked is finished on the same card, or replaced when another card is presented.
+        ``reservation``: issue an existing reservation (from :meth:`Register.replace`).
+        """
+        now = utc(now)
+        connection = self.driver.connect(reader, exclusive=True)
+        try:
+            session = PermitCardSession(connection)
+            status = classify_card(session)
+            if reservation is None:
+                try:
+                    finished = self._resume(session, status, application_id, now)
+                except _Replace as replace:
+                    reservation = self.register.replace(
+                        replace.number, "damaged", status.serial_text, self.issuer.actor, now
+                    )
+                    set_stage(
+                        self.register.engine,
+                        replace.number,
+                        IssuanceStage.ROLLED_BACK,
+                        now=now,
+                        actor=self.issuer.actor,
+                    )
+                    finished = None
+                if finished is not None:
+                    return finished
+            return self._personalise(session, status, application, application_id, now, reservation)
+        finally:
+            try:
+                connection.disconnect()
+            except ReaderError:
+                log.debug("disconnect failed", exc_info=True)
+
+    def _resume(
+        self, session: PermitCardSession, status: CardStatus, application_id: int, now: dt.datetime
+    ) -> IssuanceResult | None:
+        """Clean up or finish earlier attempts for this application; a result if finished."""
+        actor = self.issuer.actor
+        serial = status.serial_text
+        if status.condition is CardCondition.TERMINATED:
+            raise IssuanceError("card_terminated", "the card has been terminated")
+        for pending in lock_pending(self.register.engine):
+            view = self.register.permit(pending.permit_number)
+            if view.application_id != application_id:
+                continue
+            if view.state is PermitState.RESERVED:
+                self.register.abandon(view.number, "retry", now, actor)
+                set_stage(
+                    self.register.engine,
+                    view.number,
+                    IssuanceStage.ROLLED_BACK,
+                    now=now,
+                    actor=actor,
+                )
+            elif view.state is PermitState.ISSUED and pending.card_serial == serial:
+                return self._finish_lock(session, status, pending.permit_number, now)
+            elif view.state is PermitState.ISSUED:
+                # The verified card is elsewhere (lost, or set aside) and was never locked:
+                # it can never pass verification.  Replace the permit onto this card.
+                log.warning("permit %s verified on another card: replacing", view.number)
+                raise _Replace(view.number)
+            else:
+                set_stage(
+                    self.register.engine,
+                    view.number,
+                    IssuanceStage.ROLLED_BACK,
+                    now=now,
+                    actor=actor,
+                )
+        if status.condition is CardCondition.ISSUED:
+            bound = self.register.permit_for_card(serial)
+            if (
+                bound is not None
+                and bound.application_id == application_id
+                and bound.state is PermitState.ISSUED
+                and bound.mso_digest is not None
+                and bound.record_digest is not None
+            ):
+                # A retry after the card was locked (by the first attempt or by
+                # reconciliation): the issuance is already complete.
+                digests = RecordDigests(bound.mso_digest, bound.record_digest)
+                return IssuanceResult(bound.number, serial, digests, resumed=True)
+            raise IssuanceError("card_issued", "the card is locked (issued); it cannot be reused")
+        for reserved in self.register.pending_issuances():
+            if reserved.application_id == application_id or reserved.card_serial == serial:
+                # A RESERVED permit's card is never locked: abandoning it is always safe.
+                self.register.abandon(reserved.permit_number, "retry", now, actor)
+        return None
+
+    def _finish_lock(
+        self, session: PermitCardSession, status: CardStatus, number: str, now: dt.datetime
+    ) -> IssuanceResult:
+        """Register ISSUED, card verified but not locked (or locked, unconfirmed): finish."""
+        track = tracked(self.register.engine, number)
+        assert track is not None
+        digests = RecordDigests(track.mso_digest, track.record_digest)
+        half = status.condition is CardCondition.HALF_PERSONALISED
+        if not half and status.condition is not CardCondition.ISSUED:
+            raise IssuanceError("card_state", "the card is not in a resumable state", number)
+        try:
+            self._step(Step.VERIFY, number)
+            session.select()
+            if half:
+                session.open_issuer_channel(self.issuer.key_provider)
+            record, _, result = read_and_verify(session, self.verifier, now)
+            if result.verdict is not Verdict.VALID or digests_of(record) != digests:
+                raise IssuanceError(
+                    "verify_failed", "the card does not hold the issued record", number
+                )
+            if half:
+                self._step(Step.LOCK, number)
+                session.lock()
+        except CARD_FAILURES as exc:
+            raise IssuanceError(
+                "card_failed", f"card failure while locking: {type(exc).__name__}", number
+            ) from None
+        self._step(Step.CONFIRM, number)
+        set_stage(
+            self.register.engine, number, IssuanceStage.LOCKED, now=now, actor=self.issuer.actor
+        )
+        self._emit(Step.CONFIRM, "done", number, "resumed")
+        return IssuanceResult(number, status.serial_text, digests, resumed=True)
+
+    def _personalise(
+        self,
+        session: PermitCardSession,
+        status: CardStatus,
+        application: PermitApplication,
+        application_id: int,
+        now: dt.datetime,
+        reservation: Reservation | None,
+    ) -> IssuanceResult:
+        actor = self.issuer.actor
+        serial = status.serial_text
+        self._step(Step.RESERVE, None)
+        if reservation is None:
+            try:
+                reservation = self.register.reserve_permit(application_id, serial, now, actor)
+            except ActivePermitExists:
+                raise IssuanceError(
+                    "active_permit_exists", "the person already holds an active permit"
+                ) from None
+        elif reservation.card_serial != serial:
+            raise IssuanceError("wrong_card", "the reservation is for another card")
+        number = reservation.permit_number
+        self._emit(Step.RESERVE, "done", number)
+        pin, puk = _digits(6), _digits(8)
+        try:
+            self._step(Step.OPEN_CHANNEL, number)
+            session.select()
+            session.open_issuer_channel(self.issuer.key_provider)
+            if status.condition is CardCondition.HALF_PERSONALISED:
+                session.wipe()
+                log.info("wiped a half-personalised card for permit %s", number)
+            session.begin_personalisation()
+            self._step(Step.GENERATE_KEY, number)
+            card_key = session.generate_card_key()
+            self._step(Step.SIGN, number)
+            data = application.permit_data(
+                permit_number=number, card_serial=status.serial, issue_date=reservation.issue_date
+            )
+            record = sign_record(
+                data,
+                card_key=card_key,
+                signer_key=self.issuer.signer_key,
+                signer_chain=self.issuer.signer_chain,
+                now=now,
+            )
+            self._step(Step.WRITE, number)
+            session.write_file(FileId.RECORD, record)
+            session.set_pin(pin)
+            session.set_puk(puk)
+            self._step(Step.VERIFY, number)
+            readback, _, result = read_and_verify(session, self.verifier, now)
+            info = session.read_card_info()
+            problem = self._check(record, readback, result.verdict, info.life_cycle, number, serial)
+            if problem or not (info.card_key_present and info.pin_set and info.puk_set):
+                raise IssuanceError(
+                    problem or "incomplete", "read-back verification failed", number
+                )
+        except CARD_FAILURES as exc:
+            self._rollback(number, "card_failed", now)
+            raise IssuanceError(
+                "card_failed", f"card failure: {type(exc).__name__}", number
+            ) from None
+        except (IssuanceError, RecordError) as exc:
+            self._rollback(number, "verify_failed", now)
+            if isinstance(exc, IssuanceError):
+                raise
+            raise IssuanceError("record_failed", str(exc), number) from None
+        digests = digests_of(record)
+        self._emit(Step.VERIFY, "done", number)
+        self._step(Step.MARK_ISSUED, number)
+        set_stage(
+            self.register.engine,
+            number,
+            IssuanceStage.VERIFIED,
+            now=now,
+            actor=actor,
+            card_serial=serial,
+            mso_digest=digests.mso,
+            record_digest=digests.record,
+        )
+        self.register.mark_issued(number, digests.mso, digests.record, now, actor)
+        self._step(Step.LOCK, number)
+        try:
+            session.lock()
+        except CARD_FAILURES as exc:
+            # Register ISSUED, card verified but not locked: it cannot pass verification.
+            # A retry (or reconciliation) with this card locks it; with another, replaces.
+            raise IssuanceError(
+                "lock_pending", f"card failure while locking: {type(exc).__name__}", number
+            ) from None
+        self._step(Step.CONFIRM, number)
+        set_stage(self.register.engine, number, IssuanceStage.LOCKED, now=now, actor=actor)
+        self._emit(Step.CONFIRM, "done", number)
+        log.info("permit %s issued and card locked", number)
+        return IssuanceResult(number, serial, digests, pin=pin, puk=puk)
+
+    @staticmethod
+    def _check(
+        record: bytes,
+        readback: bytes,
+        verdict: Verdict,
+        life_cycle: LifeCycle,
+        number: str,
+        serial: str,
+    ) -> str:
+        if readback != record:
+            return "readback_mismatch"
+        if verdict is not Verdict.VALID:
+            return "verify_failed"
+        if life_cycle is not LifeCycle.PERSONALISING:
+            return "life_cycle"
+        values = record_values(readback)
+        if values.get("permit_number") != number or values.get("card_serial") != serial:
+            return "wrong_binding"
+        return ""
+
+    def _rollback(self, number: str, reason: str, now: dt.datetime) -> None:
+        """Abandon the reservation; if the database fails too, reconciliation will."""
+        try:
+            self.register.abandon(number, reason, now, self.issuer.actor)
+        except Exception:  # best effort; logged
+            log.warning("could not abandon permit %s; left for reconciliation", number)
+
+
+class _Replace(Exception):
+    """Internal: the application's verified-but-unlocked permit must be replaced."""
+
+    def __init__(self, number: str) -> None:
+        self.number = number
+        super().__init__(number)

@@ -1,0 +1,168 @@
+"""Startup reconciliation: finish or roll back issuances left pending by a crash.
+
+* register RESERVED (with or without a ``verified`` tracking row): roll back - abandon the
+  permit and wipe its card if it is in a reader and half-personalised.  Safe because a
+  RESERVED permit's card is never locked (the workflow locks only after ``mark_issued``).
+* register ISSUED with a ``verified`` tracking row (lock not confirmed): if the card is in a
+  reader, check it holds exactly the issued record (digests) and verifies, lock it, confirm.
+  If it is absent the permit stays lock-pending: the card cannot pass verification (not
+  locked); the next ``issue`` of the application replaces it, or an officer revokes it.
+
+``older_than`` keeps a live service's in-flight issuances (another process) untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from card_service.card.session import PermitCardSession
+from card_service.register.models import PermitState
+from card_service.register.service import Register
+from reader_drivers.base import ReaderDriver
+from reader_drivers.errors import ReaderError
+
+from .card_state import CardCondition, CardStatus, classify_card
+from .cardops import digests_of, read_and_verify
+from .issuance import CARD_FAILURES
+from .issuer import IssuerContext
+from .progress import utc
+from .tracking import IssuanceStage, ensure_schema, lock_pending, set_stage
+
+__all__ = ["ReconcileOutcome", "reconcile"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReconcileOutcome:
+    permit_number: str
+    #: ``rolled_back``, ``locked``, ``confirmed`` or ``lock_pending_card_absent``.
+    action: str
+
+
+def _find_card(driver: ReaderDriver, serial: str) -> tuple[str, CardStatus] | None:
+    """The reader holding the card with ``serial`` (upper-case hex), if any."""
+    for info in driver.list_readers():
+        if not info.card_present:
+            continue
+        try:
+            connection = driver.connect(info.name)
+        except ReaderError:
+            continue
+        try:
+            status = classify_card(PermitCardSession(connection))
+        except CARD_FAILURES:
+            continue
+        finally:
+            connection.disconnect()
+        if status.serial_text == serial:
+            return info.name, status
+    return None
+
+
+def _wipe_if_half(driver: ReaderDriver, issuer: IssuerContext, serial: str) -> bool:
+    found = _find_card(driver, serial)
+    if found is None or found[1].condition is not CardCondition.HALF_PERSONALISED:
+        return False
+    connection = driver.connect(found[0], exclusive=True)
+    try:
+        session = PermitCardSession(connection)
+        session.select()
+        session.open_issuer_channel(issuer.key_provider)
+        session.wipe()
+        return True
+    except CARD_FAILURES:
+        return False
+    finally:
+        connection.disconnect()
+
+
+def _lock(
+    register: Register,
+    issuer: IssuerContext,
+    driver: ReaderDriver,
+    number: str,
+    serial: str,
+    mso: str,
+    record_digest: str,
+    now: dt.datetime,
+) -> str:
+    found = _find_card(driver, serial)
+    if found is None:
+        return "lock_pending_card_absent"
+    reader, status = found
+    half = status.condition is CardCondition.HALF_PERSONALISED
+    if not half and status.condition is not CardCondition.ISSUED:
+        return "lock_pending_card_unusable"
+    from card_service.record import Verdict, Verifier
+
+    connection = driver.connect(reader, exclusive=True)
+    try:
+        session = PermitCardSession(connection)
+        session.select()
+        if half:
+            session.open_issuer_channel(issuer.key_provider)
+        record, _, result = read_and_verify(session, Verifier(issuer.trust), now)
+        digests = digests_of(record)
+        if result.verdict is not Verdict.VALID or (digests.mso, digests.record) != (
+            mso,
+            record_digest,
+        ):
+            return "lock_pending_card_mismatch"
+        if half:
+            session.lock()
+    except CARD_FAILURES:
+        return "lock_pending_card_failed"
+    finally:
+        connection.disconnect()
+    set_stage(register.engine, number, IssuanceStage.LOCKED, now=now, actor=issuer.actor)
+    return "locked" if half else "confirmed"
+
+
+def reconcile(
+    register: Register,
+    issuer: IssuerContext,
+    driver: ReaderDriver,
+    now: dt.datetime,
+    *,
+    older_than: dt.timedelta = dt.timedelta(0),
+) -> list[ReconcileOutcome]:
+    """Finish or roll back every pending issuance older than ``older_than``."""
+    now = utc(now)
+    engine = register.engine
+    ensure_schema(engine)
+    cutoff = now - older_than
+    outcomes: list[ReconcileOutcome] = []
+    for pending in lock_pending(engine):
+        if pending.updated_at > cutoff:
+            continue
+        view = register.permit(pending.permit_number)
+        if view.state is PermitState.ISSUED:
+            action = _lock(
+                register,
+                issuer,
+                driver,
+                view.number,
+                pending.card_serial,
+                pending.mso_digest,
+                pending.record_digest,
+                now,
+            )
+        else:
+            if view.state is PermitState.RESERVED:
+                _wipe_if_half(driver, issuer, view.card_serial)
+                register.abandon(view.number, "reconciled", now, issuer.actor)
+            set_stage(engine, view.number, IssuanceStage.ROLLED_BACK, now=now, actor=issuer.actor)
+            action = "rolled_back"
+        outcomes.append(ReconcileOutcome(view.number, action))
+    for reserved in register.pending_issuances():
+        if utc(reserved.reserved_at) > cutoff:
+            continue
+        _wipe_if_half(driver, issuer, reserved.card_serial)
+        register.abandon(reserved.permit_number, "reconciled", now, issuer.actor)
+        outcomes.append(ReconcileOutcome(reserved.permit_number, "rolled_back"))
+    for outcome in outcomes:
+        log.info("reconciled %s: %s", outcome.permit_number, outcome.action)
+    return outcomes

@@ -1,0 +1,73 @@
+"""Revoke, replace and terminate (Articles 11-12).  The register is the record of truth:
+revocation is a register transaction (relying parties online see it through
+:func:`verify.register_revocation`); replacement revokes and reserves in one transaction,
+then personalises the new card with the ordinary issuance workflow; a returned card is
+terminated in the register first (refused while bound to a live permit), then on the card.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from card_service.card.session import PermitCardSession
+from card_service.register.service import Register
+from card_service.register.views import PermitView
+from reader_drivers.base import ReaderDriver
+
+from .application import PermitApplication
+from .card_state import classify_card
+from .issuance import IssuanceResult, IssuanceWorkflow
+from .issuer import IssuerContext
+from .progress import utc
+
+__all__ = ["replace_permit", "revoke_permit", "terminate_card"]
+
+
+def revoke_permit(
+    register: Register,
+    number: str,
+    reason: str,
+    *,
+    effective_at: dt.datetime,
+    actor: str,
+    now: dt.datetime,
+) -> PermitView:
+    """``reason``: lost, stolen or cancelled (``replaced`` comes from :func:`replace_permit`)."""
+    return register.revoke(number, reason, utc(effective_at), actor, utc(now))
+
+
+def replace_permit(
+    workflow: IssuanceWorkflow,
+    number: str,
+    reason: str,
+    application: PermitApplication,
+    reader: str,
+    now: dt.datetime,
+) -> IssuanceResult:
+    """Revoke ``number`` (replaced) and issue a new permit onto the blank card in ``reader``."""
+    connection = workflow.driver.connect(reader)
+    try:
+        serial = classify_card(PermitCardSession(connection)).serial_text
+    finally:
+        connection.disconnect()
+    reservation = workflow.register.replace(number, reason, serial, workflow.issuer.actor, utc(now))
+    return workflow.issue(
+        application, reservation.application_id, reader, now, reservation=reservation
+    )
+
+
+def terminate_card(
+    register: Register, issuer: IssuerContext, driver: ReaderDriver, reader: str, now: dt.datetime
+) -> str:
+    """Terminate a returned card; its serial."""
+    connection = driver.connect(reader, exclusive=True)
+    try:
+        session = PermitCardSession(connection)
+        serial = classify_card(session).serial_text
+        register.terminate_card(serial, issuer.actor, utc(now))
+        session.select()
+        session.open_issuer_channel(issuer.key_provider)
+        session.terminate()
+        return serial
+    finally:
+        connection.disconnect()

@@ -1,0 +1,139 @@
+"""Full verification of the card in a reader (``permit verify``): what a relying party does.
+
+A card *passes verification* when all of these hold:
+
+1. its life cycle is ISSUED (locked) - a half-personalised card never passes;
+2. EF.Record verifies with the trust list (signer chain, CRL, digests, validity) and the
+   card answers a fresh INTERNAL AUTHENTICATE with the key in deviceKeyInfo;
+3. when a register is available: the permit number in the record is ISSUED there (or was
+   revoked only from a later effective time), bound to this card serial, with this
+   record's digests.  A revoked permit is reported REVOKED by the verifier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from card_service.card.session import PermitCardSession
+from card_service.record import RevocationEntry, Verdict, VerificationResult, Verifier
+from card_service.register.errors import NotFound
+from card_service.register.models import PermitState
+from card_service.register.service import Register
+from reader_drivers.base import ReaderDriver
+
+from .card_state import CardCondition, CardStatus, classify_card
+from .cardops import digests_of, read_and_verify, record_values
+from .progress import utc
+
+__all__ = ["CardVerification", "register_revocation", "verify_card"]
+
+
+@dataclass(frozen=True)
+class CardVerification:
+    passed: bool
+    card: CardStatus
+    #: Short codes of what failed (empty when ``passed``).
+    problems: tuple[str, ...]
+    result: VerificationResult | None = None
+    permit_number: str | None = None
+    register_state: str | None = field(default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "card_serial": self.card.serial_text,
+            "card_condition": self.card.condition.value,
+            "permit_number": self.permit_number,
+            "register_state": self.register_state,
+            "problems": list(self.problems),
+            "record": None if self.result is None else self.result.to_json(),
+        }
+
+
+def register_revocation(register: Register) -> Any:
+    """A :data:`RevocationStatus` backed by the register."""
+
+    def status(number: str, now: dt.datetime) -> RevocationEntry | None:
+        try:
+            view = register.permit(number)
+        except NotFound:
+            return None
+        if view.state is PermitState.REVOKED and view.revocation_effective_at is not None:
+            if now >= view.revocation_effective_at:
+                return RevocationEntry(view.revocation_effective_at, view.revocation_reason or "")
+        return None
+
+    return status
+
+
+def verify_card(
+    driver: ReaderDriver,
+    reader: str,
+    verifier: Verifier,
+    now: dt.datetime,
+    *,
+    register: Register | None = None,
+) -> CardVerification:
+    now = utc(now)
+    connection = driver.connect(reader)
+    try:
+        session = PermitCardSession(connection)
+        status = classify_card(session)
+        if status.condition is not CardCondition.ISSUED:
+            return CardVerification(False, status, (f"card_{status.condition.value}",))
+        record, _, result = read_and_verify(session, verifier, now)
+    finally:
+        connection.disconnect()
+    problems: list[str] = []
+    if result.verdict is not Verdict.VALID:
+        problems.append(f"record_{result.verdict.value.lower()}")
+    number: str | None = None
+    state: str | None = None
+    try:
+        values = record_values(record)
+        raw = values.get("permit_number")
+        number = raw if isinstance(raw, str) else None
+        if values.get("card_serial") != status.serial_text:
+            problems.append("card_serial_mismatch")
+    except Exception:  # malformed: the verifier already said so
+        problems.append("record_unreadable")
+    if register is not None:
+        state = _register_check(register, number, status, record, now, problems)
+    return CardVerification(not problems, status, tuple(problems), result, number, state)
+
+
+def _register_check(
+    register: Register,
+    number: str | None,
+    status: CardStatus,
+    record: bytes,
+    now: dt.datetime,
+    problems: list[str],
+) -> str | None:
+    if number is None:
+        problems.append("register_unknown")
+        return None
+    try:
+        view = register.permit(number)
+    except NotFound:
+        problems.append("register_unknown")
+        return None
+    from card_service.register.service import effective_state
+
+    state = effective_state(view, now)
+    if view.state not in (PermitState.ISSUED, PermitState.REVOKED) or view.issued_at is None:
+        problems.append("register_not_issued")
+    elif state == "REVOKED":
+        problems.append("register_revoked")
+    if view.card_serial != status.serial_text:
+        problems.append("register_card_mismatch")
+    try:
+        digests = digests_of(record)
+    except Exception:
+        problems.append("record_unreadable")
+        return state
+    if (view.record_digest, view.mso_digest) != (digests.record, digests.mso):
+        problems.append("register_digest_mismatch")
+    return state

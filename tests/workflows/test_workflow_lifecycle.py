@@ -1,0 +1,90 @@
+"""Verify (with the register), revoke, replace, terminate, endorse-before-due."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from card_service.card.wire import LifeCycle
+from card_service.record import Verifier
+from card_service.register.errors import InvalidState
+from card_service.register.models import PermitState
+from card_service.workflows.endorsement import endorse_card
+from card_service.workflows.issuance import IssuanceError
+from card_service.workflows.revocation import replace_permit, revoke_permit, terminate_card
+from card_service.workflows.verify import register_revocation, verify_card
+from tests.workflows.conftest import NOW, World
+
+
+def _issue(world: World) -> tuple[str, str, object]:
+    card = world.new_card()
+    reader = world.driver.insert(0, card)
+    app, app_id = world.application()
+    result = world.workflow().issue(app, app_id, reader, NOW)
+    return result.permit_number, reader, app
+
+
+def test_verify_revoke_replace_terminate(world: World) -> None:
+    number, reader, app = _issue(world)
+    verifier = Verifier(world.issuer.trust, revocation=register_revocation(world.register))
+    check = verify_card(world.driver, reader, verifier, NOW, register=world.register)
+    assert check.passed, check.problems
+    assert check.to_json()["register_state"] == "ISSUED"
+
+    with pytest.raises((IssuanceError, InvalidState)):  # not due yet
+        endorse_card(world.register, world.issuer, world.driver, reader, NOW)
+
+    old = world.driver.remove(0)
+    assert old is not None
+    new = world.new_card()
+    world.driver.insert(0, new)
+    later = NOW + dt.timedelta(hours=1)
+    replaced = replace_permit(world.workflow(), number, "damaged", app, reader, later)  # type: ignore[arg-type]
+    assert replaced.permit_number != number
+    assert world.register.permit(number).state is PermitState.REVOKED
+    assert new.life_cycle is LifeCycle.ISSUED
+
+    world.driver.remove(0)
+    world.driver.insert(0, old)
+    check = verify_card(world.driver, reader, verifier, later, register=world.register)
+    assert not check.passed and "register_revoked" in check.problems
+    terminate_card(world.register, world.issuer, world.driver, reader, later)
+    assert old.life_cycle is LifeCycle.TERMINATED
+
+
+def test_revoke_with_reason_and_effective_time(world: World) -> None:
+    number, reader, _ = _issue(world)
+    effective = NOW + dt.timedelta(days=1)
+    view = revoke_permit(
+        world.register, number, "lost", effective_at=effective, actor="officer", now=NOW
+    )
+    assert view.state is PermitState.REVOKED
+    verifier = Verifier(world.issuer.trust, revocation=register_revocation(world.register))
+    assert verify_card(world.driver, reader, verifier, NOW, register=world.register).passed
+    after = verify_card(world.driver, reader, verifier, effective, register=world.register)
+    assert not after.passed
+
+
+def test_reconcile_leaves_recent_issuances_of_live_processes_alone(world: World) -> None:
+    from card_service.workflows import SimulatedCrash, reconcile
+    from card_service.workflows.progress import crash_at
+
+    card = world.new_card()
+    reader = world.driver.insert(0, card)
+    app, app_id = world.application()
+    with pytest.raises(SimulatedCrash):
+        world.workflow(hook=crash_at(3)).issue(app, app_id, reader, NOW)
+    assert (
+        reconcile(
+            world.register, world.issuer, world.driver, NOW, older_than=dt.timedelta(minutes=10)
+        )
+        == []
+    )
+    assert len(world.register.pending_issuances()) == 1
+    later = NOW + dt.timedelta(minutes=11)
+    outcomes = reconcile(
+        world.register, world.issuer, world.driver, later, older_than=dt.timedelta(minutes=10)
+    )
+    assert [o.action for o in outcomes] == ["rolled_back"]
+    assert card.life_cycle is LifeCycle.BLANK  # wiped
