@@ -6,6 +6,8 @@
   database's durable commits).
 * ``pcsc_ms_per_issuance``: total wall time per issuance through a private pcscd with vpcd
   and the simulator (``null`` when pcscd/vpcd are not available).
+* ``host_ms_per_issuance_postgres``: the same on a scratch PostgreSQL database
+  (``PERMIT_BENCH_POSTGRES``, default 127.0.0.1:5432; ``null`` when unreachable).
 * ``throughput_per_s``: issuances per second with 1, 2 and 4 readers in parallel under the
   ``contact`` timing model; ``efficiency`` = throughput(4) / (4 x throughput(1)).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 import tempfile
 import time
@@ -22,9 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from card_service.workflows.sandbox import Sandbox
+from reader_drivers.sim import SimReaderDriver
 from simulators.card import SimulatedCard
 from simulators.timing import TimingModel
-from tests.workflows.conftest import KVN, NOW, World, make_world
+
+NOW = dt.datetime(2026, 11, 28, 4, 0, tzinfo=dt.UTC)
 
 
 class TimedCard:
@@ -53,32 +59,37 @@ class TimedCard:
             self.seconds += time.perf_counter() - start
 
 
-def _card(world: World, timing: str) -> SimulatedCard:
+def _sim(world: Sandbox) -> SimReaderDriver:
+    assert isinstance(world.driver, SimReaderDriver)
+    return world.driver
+
+
+def _card(world: Sandbox, timing: str) -> SimulatedCard:
     return SimulatedCard.manufacture(
-        master_keys={KVN: world.master_key},
-        kvn=KVN,
+        master_keys={world.kvn: world.master_key},
+        kvn=world.kvn,
         durable=False,
         timing=TimingModel.preset(timing),
     )
 
 
-def host_time(world: World, count: int) -> tuple[float, float]:
+def host_time(world: Sandbox, count: int) -> tuple[float, float]:
     """(wall ms, CPU ms) per issuance, both without the time spent inside the card."""
     total = card = cpu = 0.0
     for _ in range(count):
         app, app_id = world.application()
         timed = TimedCard(_card(world, "none"))
-        reader = world.driver.insert(0, timed)
+        reader = _sim(world).insert(0, timed)
         start, start_cpu = time.perf_counter(), time.process_time()
-        world.workflow(ensure_tables=False).issue(app, app_id, reader, NOW)
+        world.workflow().issue(app, app_id, reader, NOW)
         total += time.perf_counter() - start
         cpu += time.process_time() - start_cpu
         card += timed.seconds
-        world.driver.remove(0)
+        _sim(world).remove(0)
     return (total - card) / count * 1000, (cpu - card) / count * 1000
 
 
-def pcsc_time(world: World, count: int, directory: Path) -> float | None:
+def pcsc_time(world: Sandbox, count: int, directory: Path) -> float | None:
     """Wall ms per issuance through pyscard -> private pcscd -> vpcd -> simulator."""
     import os
 
@@ -95,7 +106,7 @@ def pcsc_time(world: World, count: int, directory: Path) -> float | None:
 
         driver = PcscReaderDriver()
         reader = pcscd.reader_names()[0]
-        workflow = IssuanceWorkflow(world.register, world.issuer, driver, ensure_tables=False)
+        workflow = IssuanceWorkflow(world.register, world.issuer, driver)
 
         def present(want: bool) -> None:
             deadline = time.monotonic() + 10
@@ -122,19 +133,19 @@ def pcsc_time(world: World, count: int, directory: Path) -> float | None:
         pcscd.stop()
 
 
-def throughput(world: World, readers: int, per_reader: int) -> float:
+def throughput(world: Sandbox, readers: int, per_reader: int) -> float:
     jobs = []
     for i in range(readers):
-        world.driver.remove(i)
+        _sim(world).remove(i)
     for _ in range(per_reader * readers):
         jobs.append(world.application())
 
     def run(i: int) -> None:
         for n in range(per_reader):
             app, app_id = jobs[i * per_reader + n]
-            reader = world.driver.insert(i, _card(world, "contact"))
-            world.workflow(ensure_tables=False).issue(app, app_id, reader, NOW)
-            world.driver.remove(i)
+            reader = _sim(world).insert(i, _card(world, "contact"))
+            world.workflow().issue(app, app_id, reader, NOW)
+            _sim(world).remove(i)
 
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=readers) as pool:
@@ -142,14 +153,48 @@ def throughput(world: World, readers: int, per_reader: int) -> float:
     return readers * per_reader / (time.perf_counter() - start)
 
 
+def postgres_host_time(count: int) -> float | None:
+    """Host ms per issuance on a scratch PostgreSQL database (``None`` if unreachable)."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    admin = os.environ.get("PERMIT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"permit_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error:
+        return None
+    try:
+        url = admin.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0]
+        world = Sandbox.create(f"{url}/{name}", SimReaderDriver(slots=4), NOW)
+        try:
+            host_time(world, 3)
+            return host_time(world, count)[0]
+        finally:
+            world.close()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        world = make_world(f"sqlite:///{Path(tmp) / 'bench.db'}", slots=4)
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        world = Sandbox.create(url, SimReaderDriver(slots=4), NOW)
         host_time(world, 3)  # warm up
         host_ms, host_cpu_ms = host_time(world, 20)
         pcsc_ms = pcsc_time(world, 5, Path(tmp) / "pcscd")
-        rates = {n: throughput(world, n, 3) for n in (1, 2, 4)}
+        rates = {
+            n: throughput(world, n, int(os.environ.get("PERMIT_BENCH_PER_READER", "3")))
+            for n in (1, 2, 4)
+        }
         world.engine.dispose()
+    pg_ms = postgres_host_time(20)
     print(
         json.dumps(
             {
@@ -157,8 +202,12 @@ def main() -> None:
                 "host_cpu_ms_per_issuance": round(host_cpu_ms, 2),
                 "pcsc_ms_per_issuance": None if pcsc_ms is None else round(pcsc_ms, 1),
                 "database": "sqlite file (durable commits)",
+                "host_ms_per_issuance_postgres": None if pg_ms is None else round(pg_ms, 2),
+                "host_target_ms": 20,
+                "host_target_met": host_ms < 20 and (pg_ms is None or pg_ms < 20),
                 "throughput_per_s": {str(k): round(v, 3) for k, v in rates.items()},
                 "efficiency": round(rates[4] / (4 * rates[1]), 3),
+                "efficiency_target": 0.8,
                 "now": NOW.isoformat(),
                 "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }

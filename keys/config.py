@@ -69,6 +69,9 @@ def _secret(env: Mapping[str, str], name: str, what: str) -> str:
             value = Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
             raise ConfigError(f"cannot read {name}_FILE ({file_name}): {exc.strerror}") from None
+        except UnicodeDecodeError:
+            # never echo the bytes: they are (part of) the secret
+            raise ConfigError(f"{name}_FILE ({file_name}) is not valid UTF-8 text") from None
     if not value:
         raise ConfigError(f"no {what}: set {name} or {name}_FILE")
     return value

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.exceptions import InvalidTag
 from cryptography.exceptions import UnsupportedAlgorithm as CryptoUnsupported
@@ -38,8 +38,77 @@ _STORE_FORMAT = "permit-file-store-v1"
 _MK_FORMAT = "permit-aes-key-v1"
 _CHECK_PLAINTEXT = b"permit key store passphrase check"
 _SCRYPT = {"n": 2**15, "r": 8, "p": 1}
+#: Bounds on the scrypt parameters read back from store.json: a corrupted or hostile file
+#: must not make us allocate gigabytes or spin for hours before the passphrase check.
+_SCRYPT_N_RANGE = (2**14, 2**22)
+_SCRYPT_R_MAX = 32
+_SCRYPT_P_MAX = 16
+_SCRYPT_MAX_MEMORY = 2**30  # 128 * n * r bytes
+_SALT_RANGE = (8, 64)
+_NONCE_LENGTH = 12
+_TAG_LENGTH = 16
+_MAX_CIPHERTEXT = 4096
 
 _PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+def _load_json(raw: bytes) -> Any:
+    """``json.loads`` with every decode failure (deep nesting included) as ValueError."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    """An int that is not a bool (JSON ``true`` is not a number)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _hex(value: object, min_len: int, max_len: int) -> bytes:
+    """Bytes from a hex string of ``min_len``-``max_len`` bytes; ValueError otherwise."""
+    if not isinstance(value, str):
+        raise ValueError("not a hex string")
+    raw = bytes.fromhex(value)
+    if not min_len <= len(raw) <= max_len:
+        raise ValueError("wrong length")
+    return raw
+
+
+def _scrypt_params(kdf: dict[str, Any]) -> tuple[int, int, int]:
+    """(n, r, p) from the ``kdf`` object, within bounds; ValueError otherwise."""
+    n, r, p = kdf.get("n"), kdf.get("r"), kdf.get("p")
+    if not (_is_int(n) and _is_int(r) and _is_int(p)):
+        raise ValueError("scrypt parameters must be integers")
+    if not (
+        _SCRYPT_N_RANGE[0] <= n <= _SCRYPT_N_RANGE[1]
+        and n & (n - 1) == 0
+        and 1 <= r <= _SCRYPT_R_MAX
+        and 1 <= p <= _SCRYPT_P_MAX
+        and 128 * n * r <= _SCRYPT_MAX_MEMORY
+    ):
+        raise ValueError("scrypt parameters out of bounds")
+    return n, r, p
+
+
+def _parse_meta(raw: bytes) -> tuple[bytes, int, int, int, bytes, bytes] | None:
+    """(salt, n, r, p, check nonce, check ciphertext) of store.json; None if it is not valid."""
+    try:
+        meta = _load_json(raw)
+        if not isinstance(meta, dict) or meta.get("format") != _STORE_FORMAT:
+            return None
+        kdf, check = meta.get("kdf"), meta.get("check")
+        if not isinstance(kdf, dict) or not isinstance(check, dict):
+            return None
+        if kdf.get("name", "scrypt") != "scrypt":
+            return None
+        n, r, p = _scrypt_params(kdf)
+        salt = _hex(kdf.get("salt"), *_SALT_RANGE)
+        nonce = _hex(check.get("nonce"), _NONCE_LENGTH, _NONCE_LENGTH)
+        ciphertext = _hex(check.get("ciphertext"), _TAG_LENGTH, _MAX_CIPHERTEXT)
+    except ValueError:
+        return None
+    return salt, n, r, p, nonce, ciphertext
 
 
 class FileKeyStore:
@@ -88,22 +157,24 @@ class FileKeyStore:
             log.info("created file key store in %s", self.directory)
             self._store_key = key
             return key
+        corrupted = CorruptKeyFile(f"key store file {self._meta_path.name} is corrupted")
         try:
-            meta = json.loads(self._meta_path.read_bytes())
-            if meta.get("format") != _STORE_FORMAT:
-                raise ValueError("format")
-            kdf = meta["kdf"]
-            salt = bytes.fromhex(kdf["salt"])
-            n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
-            nonce = bytes.fromhex(meta["check"]["nonce"])
-            check = bytes.fromhex(meta["check"]["ciphertext"])
-        except (OSError, ValueError, KeyError, TypeError):
-            raise CorruptKeyFile(f"key store file {self._meta_path.name} is corrupted") from None
-        key = self._derive(salt, n, r, p)
+            parsed = _parse_meta(self._meta_path.read_bytes())
+        except OSError:
+            raise corrupted from None
+        if parsed is None:
+            raise corrupted
+        salt, n, r, p, nonce, check = parsed
+        try:
+            key = self._derive(salt, n, r, p)
+        except (ValueError, MemoryError):
+            raise corrupted from None
         try:
             ok = AESGCM(key).decrypt(nonce, check, b"check") == _CHECK_PLAINTEXT
         except InvalidTag:
             ok = False
+        except ValueError:  # nonce or data length cryptography refuses: not our file
+            raise corrupted from None
         if not ok:
             raise WrongPassphrase("wrong key-store passphrase (PERMIT_KEY_PASSPHRASE)")
         self._store_key = key
@@ -213,19 +284,22 @@ class FileKeyStore:
         key = self._key()
         path = self._mk_path(kvn)
         try:
-            doc: Any = json.loads(path.read_bytes())
+            doc: Any = _load_json(path.read_bytes())
         except FileNotFoundError:
             raise UnknownKey(f"no issuer master key KVN {kvn} in the file store") from None
         except (OSError, ValueError):
             raise CorruptKeyFile(f"key file {path.name} is corrupted") from None
         try:
-            if doc["format"] != _MK_FORMAT or doc["kvn"] != kvn:
+            if (
+                not isinstance(doc, dict)
+                or doc.get("format") != _MK_FORMAT
+                or not _is_int(doc.get("kvn"))
+                or doc["kvn"] != kvn
+            ):
                 raise ValueError("format")
-            raw = AESGCM(key).decrypt(
-                bytes.fromhex(doc["nonce"]),
-                bytes.fromhex(doc["ciphertext"]),
-                master_key_id(kvn).encode(),
-            )
+            nonce = _hex(doc.get("nonce"), _NONCE_LENGTH, _NONCE_LENGTH)
+            ciphertext = _hex(doc.get("ciphertext"), _TAG_LENGTH, _MAX_CIPHERTEXT)
+            raw = AESGCM(key).decrypt(nonce, ciphertext, master_key_id(kvn).encode())
         except (KeyError, TypeError, ValueError, InvalidTag):
             raise CorruptKeyFile(f"key file {path.name} is corrupted") from None
         if len(raw) != MASTER_KEY_LENGTH:

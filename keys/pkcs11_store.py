@@ -20,7 +20,7 @@ import pkcs11
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
@@ -145,12 +145,23 @@ class Pkcs11KeyStore:
                 store=True,
                 label=key_id,
                 id=key_id.encode(),
-                public_template={Attribute.VERIFY: True},
+                # Signing only: python-pkcs11's EC default would also set CKA_DERIVE (ECDH),
+                # letting anyone with the PIN derive secrets from the signing key.
+                capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
+                public_template={
+                    Attribute.VERIFY: True,
+                    Attribute.DERIVE: False,
+                    Attribute.ENCRYPT: False,
+                    Attribute.WRAP: False,
+                },
                 private_template={
                     Attribute.SIGN: True,
                     Attribute.PRIVATE: True,
                     Attribute.SENSITIVE: True,
                     Attribute.EXTRACTABLE: False,
+                    Attribute.DERIVE: False,
+                    Attribute.DECRYPT: False,
+                    Attribute.UNWRAP: False,
                 },
             )
         except p11.PKCS11Error as exc:

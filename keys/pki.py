@@ -214,6 +214,23 @@ class KeyManager:
         except (OSError, ValueError):
             raise CorruptKeyFile(f"certificate {relative} is missing or corrupted") from None
 
+    def _public_pem(self, relative: str, *, crl: bool = False) -> bytes:
+        """The bytes of a certificate or CRL file of the key directory, checked to parse.
+
+        A missing or unreadable file is a CorruptKeyFile naming it (not an OSError that a
+        caller could mistake for a failure to write somewhere else).
+        """
+        kind = "CRL" if crl else "certificate"
+        try:
+            data = (self.directory / relative).read_bytes()
+            if crl:
+                x509.load_pem_x509_crl(data)
+            else:
+                x509.load_pem_x509_certificate(data)
+        except (OSError, ValueError):
+            raise CorruptKeyFile(f"{kind} {relative} is missing or corrupted") from None
+        return data
+
     def current_crl(self) -> x509.CertificateRevocationList:
         record = self.registry.crl
         if record is None:
@@ -574,13 +591,13 @@ class KeyManager:
         }
         for r in registry.roots:
             name = f"root-{r.id.removeprefix('root-')}.pem"
-            files[name] = (self.directory / r.cert_file).read_bytes()
+            files[name] = self._public_pem(r.cert_file)
             manifest["roots"].append(
                 {"id": r.id, "file": name, "not_after": r.not_after.isoformat()}
             )
         for s in registry.signers:
             name = f"signer-{s.id}.pem"
-            files[name] = (self.directory / s.cert_file).read_bytes()
+            files[name] = self._public_pem(s.cert_file)
             manifest["signers"].append(
                 {
                     "id": s.id,
@@ -591,7 +608,7 @@ class KeyManager:
                 }
             )
         if registry.crl is not None:
-            files["crl.pem"] = (self.directory / registry.crl.file).read_bytes()
+            files["crl.pem"] = self._public_pem(registry.crl.file, crl=True)
             manifest["crl"] = {
                 "file": "crl.pem",
                 "number": registry.crl.number,

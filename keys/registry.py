@@ -225,7 +225,9 @@ def load_registry(directory: Path) -> Registry:
         ) from None
     try:
         return Registry.from_json(json.loads(raw))
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
+        # ValueError includes bad UTF-8 and PkiPolicy's range checks; OverflowError: a
+        # number like 1e400 turned into an int; RecursionError: absurdly nested JSON
         raise CorruptKeyFile(f"key registry {path} is corrupted") from None
 
 

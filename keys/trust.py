@@ -58,24 +58,34 @@ class TrustList:
         return validate_signer(self, cert_chain, at=at, now=now)
 
 
+def _member(path: Path, name: object) -> Path:
+    """``path / name`` for a plain file name of the manifest (no directories, no ``..``)."""
+    if not isinstance(name, str) or not name or name != Path(name).name or name.startswith("."):
+        raise ValueError("manifest names a file outside the trust directory")
+    return path / name
+
+
 def load_trust_dir(path: Path) -> TrustList:
-    """Read a directory written by ``permit keys export-trust``."""
+    """Read a directory written by ``permit keys export-trust``.
+
+    Any problem (missing or unreadable file, malformed or absurdly nested manifest, a file
+    name that leaves the directory) is a :class:`SignerValidationError`.
+    """
     try:
-        manifest = json.loads((path / "manifest.json").read_text())
+        manifest = json.loads((path / "manifest.json").read_bytes())
+        if not isinstance(manifest, dict):
+            raise TypeError("manifest is not a JSON object")
         roots = tuple(
-            x509.load_pem_x509_certificate((path / r["file"]).read_bytes())
+            x509.load_pem_x509_certificate(_member(path, r["file"]).read_bytes())
             for r in manifest["roots"]
         )
         signers = tuple(
-            x509.load_pem_x509_certificate((path / s["file"]).read_bytes())
+            x509.load_pem_x509_certificate(_member(path, s["file"]).read_bytes())
             for s in manifest["signers"]
         )
-        crls = (
-            (x509.load_pem_x509_crl((path / manifest["crl"]["file"]).read_bytes()),)
-            if manifest.get("crl")
-            else ()
-        )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        crl = manifest.get("crl")
+        crls = (x509.load_pem_x509_crl(_member(path, crl["file"]).read_bytes()),) if crl else ()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise SignerValidationError(
             f"unreadable trust directory {path}: {type(exc).__name__}"
         ) from None

@@ -12,7 +12,17 @@ so they hold for any card, not just permit:
 * command *and* response data of any command with secure messaging
   (CLA bits ``0C`` for first-interindustry/proprietary classes, bit ``20`` for
   further-interindustry classes);
-* response data of INITIALIZE UPDATE (50: card challenge and cryptogram).
+* response data of INITIALIZE UPDATE (50: card challenge and cryptogram);
+* response data of READ BINARY and READ RECORD (B0, B1, B2, B3): files hold
+  personal data (the permit record, PIN-protected holder data), which must
+  never reach a log;
+* response data of **every** GET RESPONSE (C0).  GET RESPONSE fetches the rest
+  of the previous command's response (``61xx``), which may be the answer to a
+  redacted command (INITIALIZE UPDATE, a secure-messaging command, a READ
+  BINARY).  The logger cannot reliably tell which command a GET RESPONSE
+  belongs to (the pending response belongs to the card, and another
+  connection or process may have sent the command), so it never shows that
+  data.
 
 Header bytes, lengths and status words are always shown: they are what one
 needs to debug a protocol problem.
@@ -30,7 +40,16 @@ logging.addLevelName(TRACE, "TRACE")
 logger = logging.getLogger("reader_drivers.apdu")
 
 _SECRET_COMMAND_INS = frozenset({0x20, 0x24, 0x2C, 0x82, 0x86, 0x87, 0xD8})
-_SECRET_RESPONSE_INS = frozenset({0x50})
+_SECRET_RESPONSE_INS = frozenset(
+    {
+        0x50,  # INITIALIZE UPDATE: card challenge and cryptogram
+        0xB0,  # READ BINARY
+        0xB1,  # READ BINARY (odd INS, offset DO)
+        0xB2,  # READ RECORD(S)
+        0xB3,  # READ RECORD(S) (odd INS)
+        0xC0,  # GET RESPONSE: the rest of any (possibly secret) response
+    }
+)
 
 
 def _secure_messaging(cla: int) -> bool:
@@ -45,7 +64,7 @@ def _command_is_secret(apdu: bytes) -> bool:
 
 def _response_is_secret(command: bytes) -> bool:
     if len(command) < 4:
-        return False
+        return True  # malformed command: whatever came back is not shown
     return _secure_messaging(command[0]) or command[1] in _SECRET_RESPONSE_INS
 
 

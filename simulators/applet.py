@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from card_service.card import wire
 from card_service.card.wire import SW, Cla, Ins, LifeCycle
@@ -64,7 +64,7 @@ _GET_CHALLENGE_P1P2 = (0x00, 0x00)
 
 @dataclass(frozen=True)
 class _Outcome:
-    data: bytes
+    data: bytes = field(repr=False)
     sw: int
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from card_service.card.wire import SW, FileId, LifeCycle
 
@@ -15,20 +15,24 @@ __all__ = ["Command", "PendingChain", "PendingResponse", "Response", "Session", 
 
 @dataclass
 class PendingChain:
-    """Command chaining in progress (section 3): data collected so far."""
+    """Command chaining in progress (section 3): data collected so far (plain file content,
+    e.g. personal data; kept out of ``repr``)."""
 
     ins: int
     p1: int
     p2: int
     wrapped: bool
-    data: bytearray
+    data: bytearray = field(repr=False)
 
 
 @dataclass
 class PendingResponse:
-    """Response chaining in progress: data not yet fetched by GET RESPONSE, and the final SW."""
+    """Response chaining in progress: data not yet fetched by GET RESPONSE, and the final SW.
 
-    data: bytes
+    ``data`` (file contents, wrapped responses) is kept out of ``repr``.
+    """
+
+    data: bytes = field(repr=False)
     sw: int
 
 
@@ -61,11 +65,12 @@ class Command:
 
     ``apdu`` is the APDU as received (header, Le, form); ``data`` is the plain data
     (decrypted when ``wrapped``).  ``wrapped`` means it arrived through an open issuer
-    channel and passed the C-MAC check: the ISSUER_SM access condition.
+    channel and passed the C-MAC check: the ISSUER_SM access condition.  ``data`` may hold
+    PIN/PUK blocks or personal data and is kept out of ``repr``.
     """
 
     apdu: CommandApdu
-    data: bytes
+    data: bytes = field(repr=False)
     wrapped: bool
 
     @property
@@ -83,7 +88,9 @@ class Command:
 
 @dataclass(frozen=True)
 class Response:
-    data: bytes = b""
+    """A handler's answer; ``data`` (file contents, keys) is kept out of ``repr``."""
+
+    data: bytes = field(default=b"", repr=False)
     sw: int = SW.OK
 
 

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from card_service.card.wire import VPCD_DEFAULT_PORT
+from card_service.card.wire import KEY_LENGTH, VPCD_DEFAULT_PORT
 
 from .card import SimulatedCard
 from .control import FleetError, control_request
@@ -50,6 +50,7 @@ __all__ = [
     "control_request",
     "load_or_create_master_keys",
     "master_key_loader",
+    "parse_master_keys",
 ]
 
 logger = logging.getLogger(__name__)
@@ -73,8 +74,43 @@ def load_or_create_master_keys(path: Path) -> dict[int, bytes]:
             json.dump({"1": os.urandom(16).hex()}, f)
             f.write("\n")
         logger.info("generated issuer master key (KVN 1) at %s", path)
-    raw = json.loads(path.read_text())
-    return {int(kvn): bytes.fromhex(key) for kvn, key in raw.items()}
+    return parse_master_keys(path.read_bytes(), str(path))
+
+
+_MASTER_KEY_HEX_DIGITS = 2 * KEY_LENGTH
+
+
+def parse_master_keys(raw: bytes, name: str = MASTER_KEYS_FILE) -> dict[int, bytes]:
+    """Validate and decode a ``{"<kvn>": "<32 hex digits>"}`` master key file.
+
+    Raises ValueError with a one-line message naming the file and the KVN at fault, never
+    the key bytes.
+    """
+    expected = f'a JSON object {{"<kvn 1-127>": "<{_MASTER_KEY_HEX_DIGITS} hex digits>"}}'
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
+        raise ValueError(f"master key file {name} is not valid JSON: expected {expected}") from None
+    if not isinstance(doc, dict) or not doc:
+        raise ValueError(f"master key file {name} must be {expected}")
+    keys: dict[int, bytes] = {}
+    for kvn_text, key_hex in doc.items():
+        kvn = int(kvn_text) if kvn_text.isascii() and kvn_text.isdigit() else 0
+        if not 1 <= kvn <= 0x7F or len(kvn_text) > 3:
+            raise ValueError(f"master key file {name}: key versions must be 1-127")
+        try:
+            if not isinstance(key_hex, str) or len(key_hex) != _MASTER_KEY_HEX_DIGITS:
+                raise ValueError
+            key = bytes.fromhex(key_hex)
+        except ValueError:
+            raise ValueError(
+                f"master key file {name}: the key of KVN {kvn} must be "
+                f"{_MASTER_KEY_HEX_DIGITS} hex digits (AES-128)"
+            ) from None
+        if kvn in keys:
+            raise ValueError(f"master key file {name}: KVN {kvn} appears twice")
+        keys[kvn] = key
+    return keys
 
 
 #: Supplies the key set of a new blank card from its serial: (kvn, K-ENC, K-MAC, K-DEK).

@@ -204,7 +204,7 @@ def read_image(path: Path) -> CardState:
         raise CardImageError(f"card image {path} cannot be read: {exc.strerror}") from None
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise CardImageError(f"card image {path} is corrupt or truncated (not JSON)") from None
     if not isinstance(doc, dict) or doc.get("format") != IMAGE_FORMAT:
         raise CardImageError(f"card image {path} is not a permit card image")
@@ -214,10 +214,17 @@ def read_image(path: Path) -> CardState:
             f"(this simulator reads version {IMAGE_VERSION})"
         )
     body = doc.get("card")
-    if not isinstance(body, dict) or doc.get("sha256") != _checksum(body):
+    try:
+        intact = isinstance(body, dict) and doc.get("sha256") == _checksum(body)
+    except (ValueError, TypeError, RecursionError):  # values json cannot re-encode
+        intact = False
+    if not intact:
         raise CardImageError(f"card image {path} is corrupt (checksum mismatch)")
+    assert isinstance(body, dict)
     try:
         return CardState.from_json(body)
+    except RecursionError:
+        raise CardImageError(f"card image {path} is invalid: nested too deeply") from None
     except (KeyError, ValueError, TypeError) as exc:
         # the messages of from_json name fields, never values
         reason = str(exc) if not isinstance(exc, KeyError) else "a field is missing"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shlex
 import shutil
 import signal
 import socket
@@ -30,6 +31,7 @@ __all__ = [
     "PrivatePcscdUnavailable",
     "find_free_ports",
     "missing_requirements",
+    "pcscd_script",
     "reader_conf",
 ]
 
@@ -116,6 +118,20 @@ def _die_with_parent() -> None:
         pass
 
 
+def pcscd_script(run_dir: Path, conf_dir: Path) -> str:
+    """The ``bash -c`` script run inside the private mount namespace.
+
+    Every interpolated path is ``shlex.quote``d: a directory name with quotes, spaces,
+    ``$(...)`` or ``;`` reaches ``mount``/``pcscd`` as one literal argument.
+    """
+    run, conf = shlex.quote(str(run_dir)), shlex.quote(str(conf_dir))
+    return (
+        "mount -t tmpfs tmpfs /run/pcscd && "
+        f"mount --bind {run} /run/pcscd && "
+        f"exec pcscd -f -c {conf}"
+    )
+
+
 class PrivatePcscd:
     """Start/stop a private pcscd under ``directory`` with vpcd readers for ``slots`` cards."""
 
@@ -168,11 +184,7 @@ class PrivatePcscd:
             reader_conf(self.reader_name, self.base_port, self.slots)
         )
         Path("/run/pcscd").mkdir(parents=True, exist_ok=True)
-        script = (
-            "mount -t tmpfs tmpfs /run/pcscd && "
-            f"mount --bind '{self.run_dir}' /run/pcscd && "
-            f"exec pcscd -f -c '{self.conf_dir}'"
-        )
+        script = pcscd_script(self.run_dir, self.conf_dir)
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(  # noqa: S603
             ["unshare", "--mount", "--propagation", "private", "bash", "-c", script],  # noqa: S607

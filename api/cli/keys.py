@@ -185,12 +185,19 @@ def run_revoke(args: argparse.Namespace) -> int:
 
 @_guarded
 def run_export(args: argparse.Namespace) -> int:
+    if args.directory.exists() and not args.directory.is_dir():
+        raise CliError(f"error: {args.directory} exists and is not a directory")
     try:
         with KeyManager() as manager:
             manifest = manager.export_trust(args.directory, _now())
     except KeyStoreError as exc:
         raise _fail(exc) from None
     except OSError as exc:
-        raise CliError(f"error: cannot write {args.directory}: {exc.strerror}") from None
+        # Reading the key directory fails as CorruptKeyFile above: this is the target.
+        where = f" ({exc.filename})" if exc.filename else ""
+        reason = exc.strerror or type(exc).__name__
+        raise CliError(
+            f"error: cannot write the trust list to {args.directory}: {reason}{where}"
+        ) from None
     print(f"trust list written to {args.directory} ({manifest.name})")
     return 0

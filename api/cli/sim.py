@@ -93,12 +93,19 @@ def _card_key_loader(mode: str, dev_keys_file: Path) -> CardKeyLoader:
 
     With the issuer key store, the master key never leaves the store: the store derives
     each card's keys (spec 6.1), as an issuer's HSM does for a card manufacturer.
+    Every expected failure (key settings, an unreadable or malformed development key
+    file) is a one-line :class:`CliError`.
     """
     from keys import KeyManager, KeyStoreError
-    from simulators.fleet import load_or_create_master_keys, master_key_loader
 
-    manager = KeyManager()
-    if mode == "issuer" or (mode == "auto" and manager.initialised()):
+    try:
+        manager = KeyManager()
+        use_issuer = mode == "issuer" or (mode == "auto" and manager.initialised())
+    except KeyStoreError as exc:
+        raise CliError(f"issuer key store: {exc}") from None
+    except OSError as exc:
+        raise CliError(f"issuer key store: {exc.strerror or 'I/O error'}") from None
+    if use_issuer:
         if not manager.initialised():
             raise CliError("the issuer keys are not initialised (run `permit keys init`)")
 
@@ -110,7 +117,21 @@ def _card_key_loader(mode: str, dev_keys_file: Path) -> CardKeyLoader:
             return keys.kvn, keys.enc, keys.mac, keys.dek
 
         return load
-    return master_key_loader(load_or_create_master_keys(dev_keys_file))
+    return _dev_key_loader(dev_keys_file)
+
+
+def _dev_key_loader(path: Path) -> CardKeyLoader:
+    """The simulator's development master keys (created on first use), validated."""
+    from simulators.fleet import load_or_create_master_keys, master_key_loader
+
+    try:
+        return master_key_loader(load_or_create_master_keys(path))
+    except OSError as exc:
+        raise CliError(
+            f"cannot use the development master key file {path}: {exc.strerror or 'I/O error'}"
+        ) from None
+    except ValueError as exc:  # parse_master_keys: one line, names no key bytes
+        raise CliError(str(exc)) from None
 
 
 def cmd_start(args: argparse.Namespace) -> int:

@@ -154,7 +154,9 @@ def run_verify(args: argparse.Namespace) -> int:
     now = _now()
     env = _Env(now)
     verifier = Verifier(env.issuer.trust, revocation=register_revocation(env.register))
-    check = verify_card(env.driver, args.reader, verifier, now, register=env.register)
+    check = verify_card(
+        env.driver, args.reader, verifier, now, register=env.register, audit_actor="counter"
+    )
     if args.json:
         print_json(check.to_json())
     else:

@@ -22,6 +22,7 @@ __all__ = [
     "IncorrectData",
     "IncorrectP1P2",
     "InsNotSupported",
+    "KeyVersionMismatch",
     "MemoryFailure",
     "NoCurrentEf",
     "NotEnoughMemory",
@@ -63,6 +64,21 @@ class SecureChannelError(CardError):
     or malformed wrapped response, or use of a channel that is closed.  After a
     response check fails the channel is unusable.
     """
+
+
+class KeyVersionMismatch(SecureChannelError):
+    """INITIALIZE UPDATE named key version ``requested`` but the card answered with its
+    key version ``reported``: the card does not hold the keys asked for (or is not a
+    conforming card, which answers ``6A88`` for an unknown KVN).  Key versions are not
+    secret, so the message gives both."""
+
+    def __init__(self, requested: int, reported: int) -> None:
+        self.requested = requested
+        self.reported = reported
+        super().__init__(
+            f"INITIALIZE UPDATE: key version {requested} requested, "
+            f"card answered with key version {reported}"
+        )
 
 
 class ApduError(CardError):

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
 from .apdu import MAX_SHORT_NC, MAX_SHORT_NE, CommandApdu, ResponseApdu
-from .errors import ResponseFormatError, SecureChannelError
+from .errors import KeyVersionMismatch, ResponseFormatError, SecureChannelError
 from .protocol import CardProtocol, raise_for_status
 from .wire import (
     DIVERSIFICATION_METHOD,
@@ -53,6 +53,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BLOCK = 16
+#: Key versions run 1-127 (section 6.1); INITIALIZE UPDATE P1 = 0 means "the one the card holds".
+MAX_KVN = 0x7F
 MAC_LENGTH = 8
 CHALLENGE_LENGTH = 8
 #: Largest plain chunk whose wrapped form (padded + 8-byte MAC) still fits in a short Lc.
@@ -191,6 +193,8 @@ class InitializeUpdateResponse:
             raise ResponseFormatError(
                 f"card offers SCP {data[11]:02X} i={data[12]:02X}, expected SCP03 i=60"
             )
+        if not 1 <= data[10] <= MAX_KVN:
+            raise ResponseFormatError(f"card reports key version {data[10]}, outside 1-127")
         return cls(
             serial=data[2:10], kvn=data[10], card_challenge=data[13:21], card_cryptogram=data[21:29]
         )
@@ -333,15 +337,22 @@ def open_secure_channel(
     """INITIALIZE UPDATE + EXTERNAL AUTHENTICATE at security level 33 (6.2, 5.10, 5.11).
 
     ``keys`` is a :class:`StaticKeys` or a callable ``(serial, kvn) -> StaticKeys``
-    called with what the card reports.  A wrong card cryptogram raises
-    :class:`SecureChannelError` before anything is sent that could change the card.
+    called with what the card reports.  ``kvn`` 0 lets the card use the key version it
+    holds; a nonzero ``kvn`` must come back in the response (5.10), otherwise
+    :class:`KeyVersionMismatch` is raised before any key is looked up.  A wrong card
+    cryptogram raises :class:`SecureChannelError`.  Either way nothing is sent that could
+    change the card.
     """
+    if not 0 <= kvn <= MAX_KVN:
+        raise ValueError(f"key version must be 0-{MAX_KVN}")
     challenge = os.urandom(CHALLENGE_LENGTH) if host_challenge is None else host_challenge
     if len(challenge) != CHALLENGE_LENGTH:
         raise ValueError("host challenge must be 8 bytes")
     with protocol.transaction():
         init = CommandApdu(Cla.PROPRIETARY, Ins.INITIALIZE_UPDATE, kvn, 0, challenge, MAX_SHORT_NE)
         info = InitializeUpdateResponse.parse(protocol.send(init))
+        if kvn and info.kvn != kvn:
+            raise KeyVersionMismatch(kvn, info.kvn)
         static = keys if isinstance(keys, StaticKeys) else keys(info.serial, info.kvn)
         session = derive_session_keys(static, challenge, info.card_challenge)
         context = challenge + info.card_challenge

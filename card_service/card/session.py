@@ -192,7 +192,12 @@ class PermitCardSession:
 
     def open_issuer_channel(self, keys: KeyProvider, *, kvn: int = 0) -> None:
         """INITIALIZE UPDATE (fresh host challenge), check the card cryptogram, EXTERNAL
-        AUTHENTICATE at level 33.  ``keys``: StaticKeys or ``(serial, kvn) -> StaticKeys``."""
+        AUTHENTICATE at level 33.  ``keys``: StaticKeys or ``(serial, kvn) -> StaticKeys``.
+
+        ``kvn`` 0: whatever key version the card holds.  A nonzero ``kvn`` must be the one
+        the card reports in its INITIALIZE UPDATE response, else :class:`KeyVersionMismatch`
+        (a :class:`SecureChannelError`) and no channel.
+        """
         self.close_issuer_channel()
         self._channel = open_secure_channel(self.protocol, keys, kvn=kvn)
 

@@ -139,8 +139,13 @@ def endorse(
     signer_key: ec.EllipticCurvePrivateKey,
     signer_chain: Sequence[x509.Certificate],
     now: dt.datetime,
+    endorsed_at: dt.datetime | None = None,
 ) -> bytes:
     """Sign the next endorsement of ``record`` and return the item to append.
+
+    ``endorsed_at`` (default ``now``) is the instant the endorsement was granted; the period
+    is derived from its local date.  A retry that writes to the card an endorsement the
+    register recorded earlier passes the register's instant, so both hold the same period.
 
     ``existing`` is the current content of EF.Endorsements (issued by us; its signatures are
     not re-checked here).  The period follows :func:`schedule.next_endorsement_period`:
@@ -148,8 +153,9 @@ def endorse(
     :class:`~card_service.record.schedule.EndorsementNotDue` before the window opens and
     :class:`RecordError` if the record is unusable or the file would overflow.
     """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
+    if now.tzinfo is None or (endorsed_at is not None and endorsed_at.tzinfo is None):
+        raise ValueError("now and endorsed_at must be timezone-aware")
+    granted = now if endorsed_at is None else endorsed_at
     try:
         parsed = parse_record(record)
         auth = parse_sign1(parsed.issuer_auth)
@@ -167,7 +173,7 @@ def endorse(
         ]
     except (EndorsementFormatError, CoseError):
         raise RecordError("EF.Endorsements holds a malformed item") from None
-    today = local_date(now)
+    today = local_date(granted)
     status = endorsement_status(
         first_due,
         [(local_date(p.endorsed_at), p.period_start, p.period_end) for p in previous],
@@ -180,7 +186,7 @@ def endorse(
         period_start=period.start,
         period_end=period.end,
         sequence=len(previous) + 1,
-        endorsed_at=now.astimezone(dt.UTC).replace(microsecond=0),
+        endorsed_at=granted.astimezone(dt.UTC).replace(microsecond=0),
     )
     item = dumps(CBORTag(18, sign1(dumps(body.to_cbor()), signer_key, signer_chain)))
     if len(existing) + len(item) > ENDORSEMENTS_MAX_BYTES:

@@ -171,6 +171,9 @@ class Permit(SQLModel, table=True):
     first_endorsement_due: dt.date
     reserved_at: dt.datetime = Field(sa_type=UtcDateTime)
     issued_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
+    #: The card was confirmed locked (life cycle ISSUED).  ISSUED with ``None`` here is
+    #: "lock pending": read back and verified, the card not (known to be) locked yet.
+    card_locked_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
     closed_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
     mso_digest: str | None = Field(default=None, max_length=64)
     record_digest: str | None = Field(default=None, max_length=64)

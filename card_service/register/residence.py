@@ -27,6 +27,9 @@ class EndorsementView:
     endorsed_on: dt.date
     period_start: dt.date
     period_end: dt.date
+    #: When the register recorded it (the card's signed ``endorsed_at`` is this instant).
+    recorded_at: dt.datetime | None = None
+    late: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,10 @@ State machine (docs/register.md)::
     reserve_permit -> RESERVED --mark_issued--> ISSUED --revoke/replace--> REVOKED
                          └-------abandon------> ABANDONED
     (SUSPENDED is computed from the endorsement schedule, never stored.)
+
+An ISSUED permit whose ``card_locked_at`` is unset is *lock pending*: the card was read back
+and verified but is not known to be locked; :meth:`Register.confirm_locked` records the lock
+and :meth:`Register.lock_pending` lists what startup reconciliation must finish.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -391,9 +395,45 @@ class Register:
                 permit_number=permit_number,
             )
             session.flush()
-            return self._view(session, permit)
+            # just issued: no endorsement or revocation yet (saves two queries per issuance)
+            return PermitView.of(permit, (), None)
 
         return self._write(now, work)
+
+    def confirm_locked(self, permit_number: str, now: dt.datetime, actor: str = "issuer") -> None:
+        """Record that the card of an ISSUED permit is locked (idempotent)."""
+        now = require_utc(now)
+
+        def work(session: Session) -> None:
+            permit = self._permit(session, permit_number)
+            if permit.state != PermitState.ISSUED:
+                raise InvalidState(f"permit is {permit.state}, not ISSUED")
+            if permit.card_locked_at is None:
+                permit.card_locked_at = now
+                append(
+                    session,
+                    actor=actor,
+                    action="card.lock",
+                    result="ok",
+                    now=now,
+                    permit_number=permit_number,
+                )
+
+        self._write(now, work)
+
+    def lock_pending(self, application_id: int | None = None) -> list[PermitView]:
+        """ISSUED permits whose card is not confirmed locked (of one application if given),
+        oldest first."""
+        stmt = select(Permit).where(
+            col(Permit.state) == PermitState.ISSUED, col(Permit.card_locked_at).is_(None)
+        )
+        if application_id is not None:
+            stmt = stmt.where(col(Permit.application_id) == application_id)
+        with Session(self.engine) as session:
+            permits = session.execute(
+                stmt.order_by(col(Permit.issued_at), col(Permit.id))
+            ).scalars()
+            return [self._view(session, p) for p in permits]
 
     def abandon(
         self, permit_number: str, reason: str, now: dt.datetime, actor: str = "issuer"
@@ -431,15 +471,28 @@ class Register:
 
         return self._write(now, work)
 
-    def pending_issuances(self) -> list[Reservation]:
-        """RESERVED permits, oldest first: what startup reconciliation finishes or abandons."""
+    def pending_issuances(
+        self, *, application_id: int | None = None, card_serial: str | None = None
+    ) -> list[Reservation]:
+        """RESERVED permits, oldest first: what startup reconciliation finishes or abandons.
+
+        With ``application_id`` and/or ``card_serial``: only those of that application or
+        bound to that card (what a retry must clean up).
+        """
+        stmt = select(Permit).where(col(Permit.state) == PermitState.RESERVED)
+        either = []
+        if application_id is not None:
+            either.append(col(Permit.application_id) == application_id)
+        if card_serial is not None:
+            either.append(col(Permit.card_serial) == card_serial)
+        if either:
+            stmt = stmt.where(or_(*either))
         with Session(self.engine) as session:
             permits = session.execute(
-                select(Permit)
-                .where(col(Permit.state) == PermitState.RESERVED)
-                .order_by(col(Permit.reserved_at), col(Permit.id))
+                stmt.order_by(col(Permit.reserved_at), col(Permit.id))
             ).scalars()
-            return [self._view(session, p).reservation() for p in permits]
+            # RESERVED: no endorsements or revocation to load
+            return [PermitView.of(p, (), None).reservation() for p in permits]
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -663,7 +716,7 @@ class Register:
     def _view(self, session: Session, permit: Permit) -> PermitView:
         assert permit.id is not None
         endorsements = tuple(
-            EndorsementView(e.endorsed_on, e.period_start, e.period_end)
+            EndorsementView(e.endorsed_on, e.period_start, e.period_end, e.recorded_at, e.late)
             for e in self._endorsements(session, permit.id)
         )
         revocation = session.execute(

@@ -89,6 +89,7 @@ class PermitView:
     first_endorsement_due: dt.date
     reserved_at: dt.datetime
     issued_at: dt.datetime | None
+    card_locked_at: dt.datetime | None
     closed_at: dt.datetime | None
     mso_digest: str | None
     record_digest: str | None
@@ -116,6 +117,7 @@ class PermitView:
             first_endorsement_due=permit.first_endorsement_due,
             reserved_at=permit.reserved_at,
             issued_at=permit.issued_at,
+            card_locked_at=permit.card_locked_at,
             closed_at=permit.closed_at,
             mso_digest=permit.mso_digest,
             record_digest=permit.record_digest,
@@ -124,6 +126,11 @@ class PermitView:
             revocation_effective_at=None if revocation is None else revocation[1],
             endorsements=endorsements,
         )
+
+    @property
+    def lock_pending(self) -> bool:
+        """Issued (card read back and verified) but the card not confirmed locked."""
+        return self.state is PermitState.ISSUED and self.card_locked_at is None
 
     def reservation(self) -> Reservation:
         return Reservation(

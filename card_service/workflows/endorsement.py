@@ -1,9 +1,12 @@
 """Endorse the permit on the card in a reader (Article 10), on time or late.
 
-Order: register first (``record_endorsement``: due window, late flag, audit), then the card
-(append one signed item through the issuer channel; EF.Endorsements is append-only in state
-ISSUED and each UPDATE BINARY is atomic).  If the card step fails, the retry sees the
-register one endorsement ahead of the card and only writes the card.
+Order: the signed item is built first (so a permit the card's own data says cannot be
+endorsed - window not open, expired - changes nothing), then the register records it
+(``record_endorsement``: due window, late flag, audit), then the card gets it (one signed item
+appended through the issuer channel; EF.Endorsements is append-only in state ISSUED and each
+UPDATE BINARY is atomic).  If the card step fails, the retry sees the register one
+endorsement ahead of the card and writes to the card the endorsement the register holds,
+signed with the register's instant, so both carry the same period.
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from cryptography import x509
+
 from card_service.card.session import PermitCardSession
 from card_service.card.wire import FileId
 from card_service.record import endorse
 from card_service.record.endorsement import split_endorsements
+from card_service.record.errors import RecordError
+from card_service.record.schedule import EndorsementNotDue
 from card_service.register.models import PermitState
 from card_service.register.service import Register
 from reader_drivers.base import ReaderDriver
@@ -26,9 +33,26 @@ from .issuance import IssuanceError
 from .issuer import IssuerContext
 from .progress import utc
 
-__all__ = ["EndorsementResult", "endorse_card"]
+__all__ = ["EndorsementResult", "endorse_card", "signer_covers"]
 
 log = logging.getLogger(__name__)
+
+
+def signer_covers(certificate: x509.Certificate, instant: dt.datetime) -> bool:
+    """Whether ``certificate`` (a document signer) may sign at ``instant``: its validity
+    and, if present, its PrivateKeyUsagePeriod (the signing window) contain it."""
+    if not certificate.not_valid_before_utc <= instant <= certificate.not_valid_after_utc:
+        return False
+    try:
+        window = certificate.extensions.get_extension_for_class(x509.PrivateKeyUsagePeriod)
+    except x509.ExtensionNotFound:
+        return True
+
+    def aware(value: dt.datetime | None) -> dt.datetime | None:
+        return value.replace(tzinfo=dt.UTC) if value and value.tzinfo is None else value
+
+    start, end = aware(window.value.not_before), aware(window.value.not_after)
+    return (start is None or start <= instant) and (end is None or instant <= end)
 
 
 @dataclass(frozen=True)
@@ -63,17 +87,42 @@ def endorse_card(
                 "digest_mismatch", "the card's record is not the issued one", number
             )
         on_card = len(split_endorsements(existing))
-        late = False
-        if len(view.endorsements) <= on_card:
-            recorded = register.record_endorsement(number, now, issuer.actor)
-            late = recorded.late
-        item = endorse(
-            record,
-            existing,
-            signer_key=issuer.signer_key,
-            signer_chain=issuer.signer_chain,
-            now=now,
-        )
+        if len(view.endorsements) > on_card + 1 or len(view.endorsements) < on_card:
+            raise IssuanceError(
+                "endorsements_diverge", "the card and the register disagree on endorsements", number
+            )
+        behind = len(view.endorsements) == on_card + 1
+        last = view.endorsements[-1] if behind else None
+        granted = (last.recorded_at if last is not None else None) or now
+        if last is not None and not signer_covers(issuer.signer_chain[0], granted):
+            # The item must carry the register's instant (its period depends on it), and a
+            # signer certified after that instant cannot sign for it (the verifier would
+            # call it FORGED).  Rare: the card write failed and was not retried within the
+            # document signer's signing window.  docs/workflows.md: replace the card.
+            raise IssuanceError(
+                "endorsement_signer_rotated",
+                "the endorsement recorded earlier can no longer be signed by the current "
+                "document signer; replace the card (permit replace)",
+                number,
+            )
+        try:
+            item = endorse(
+                record,
+                existing,
+                signer_key=issuer.signer_key,
+                signer_chain=issuer.signer_chain,
+                now=now,
+                endorsed_at=granted,
+            )
+        except EndorsementNotDue as exc:
+            raise IssuanceError("not_due", str(exc), number) from None
+        except RecordError as exc:
+            raise IssuanceError("record_unusable", str(exc), number) from None
+        if last is not None:
+            late = last.late
+            log.info("permit %s: writing the endorsement the register already holds", number)
+        else:
+            late = register.record_endorsement(number, now, issuer.actor).late
         session.select()
         session.open_issuer_channel(issuer.key_provider)
         session.append_file(FileId.ENDORSEMENTS, item)

@@ -6,8 +6,8 @@ Order (docs/workflows.md, "Crash safety")::
     -> open issuer channel, BLANK -> PERSONALISING (wipe first if half-personalised)
     -> generate the card key -> sign the record with it -> write record, PIN, PUK
     -> read back + INTERNAL AUTHENTICATE + Verifier (require_card_proof)
-    -> workflow_issuance 'verified' (commit) -> mark_issued (register ISSUED, commit)
-    -> lock the card (PERSONALISING -> ISSUED) -> workflow_issuance 'locked' (commit)
+    -> mark_issued (register ISSUED, lock pending, commit)
+    -> lock the card (PERSONALISING -> ISSUED) -> confirm_locked (commit)
 
 The card is locked only after the register says ISSUED, so a card that can pass
 verification (life cycle ISSUED is required) never exists without an issued register entry;
@@ -30,7 +30,7 @@ from card_service.record.errors import RecordError
 from card_service.register.errors import ActivePermitExists
 from card_service.register.models import PermitState
 from card_service.register.service import Register
-from card_service.register.views import Reservation
+from card_service.register.views import PermitView, Reservation
 from reader_drivers.base import ReaderDriver
 from reader_drivers.errors import ReaderError
 
@@ -39,7 +39,6 @@ from .card_state import CardCondition, CardStatus, classify_card
 from .cardops import RecordDigests, digests_of, read_and_verify, record_values
 from .issuer import IssuerContext
 from .progress import ISSUANCE_STEPS, ProgressEvent, ProgressSink, Step, StepHook, utc
-from .tracking import IssuanceStage, ensure_schema, lock_pending, set_stage, tracked
 
 __all__ = ["IssuanceError", "IssuanceResult", "IssuanceWorkflow"]
 
@@ -94,7 +93,6 @@ class IssuanceWorkflow:
         hook: StepHook | None = None,
         on_progress: ProgressSink | None = None,
         verifier: Verifier | None = None,
-        ensure_tables: bool = True,
     ) -> None:
         self.register = register
         self.issuer = issuer
@@ -102,8 +100,6 @@ class IssuanceWorkflow:
         self.hook = hook or _noop_hook
         self.on_progress = on_progress
         self.verifier = verifier or Verifier(issuer.trust)
-        if ensure_tables:
-            ensure_schema(register.engine)
 
     # -- progress -------------------------------------------------------------------------
 
@@ -147,13 +143,6 @@ class IssuanceWorkflow:
                     reservation = self.register.replace(
                         replace.number, "damaged", status.serial_text, self.issuer.actor, now
                     )
-                    set_stage(
-                        self.register.engine,
-                        replace.number,
-                        IssuanceStage.ROLLED_BACK,
-                        now=now,
-                        actor=self.issuer.actor,
-                    )
                     finished = None
                 if finished is not None:
                     return finished
@@ -172,34 +161,13 @@ class IssuanceWorkflow:
         serial = status.serial_text
         if status.condition is CardCondition.TERMINATED:
             raise IssuanceError("card_terminated", "the card has been terminated")
-        for pending in lock_pending(self.register.engine):
-            view = self.register.permit(pending.permit_number)
-            if view.application_id != application_id:
-                continue
-            if view.state is PermitState.RESERVED:
-                self.register.abandon(view.number, "retry", now, actor)
-                set_stage(
-                    self.register.engine,
-                    view.number,
-                    IssuanceStage.ROLLED_BACK,
-                    now=now,
-                    actor=actor,
-                )
-            elif view.state is PermitState.ISSUED and pending.card_serial == serial:
-                return self._finish_lock(session, status, pending.permit_number, now)
-            elif view.state is PermitState.ISSUED:
-                # The verified card is elsewhere (lost, or set aside) and was never locked:
-                # it can never pass verification.  Replace the permit onto this card.
-                log.warning("permit %s verified on another card: replacing", view.number)
-                raise _Replace(view.number)
-            else:
-                set_stage(
-                    self.register.engine,
-                    view.number,
-                    IssuanceStage.ROLLED_BACK,
-                    now=now,
-                    actor=actor,
-                )
+        for view in self.register.lock_pending(application_id):
+            if view.card_serial == serial:
+                return self._finish_lock(session, status, view, now)
+            # The verified card is elsewhere (lost, or set aside) and was never locked:
+            # it can never pass verification.  Replace the permit onto this card.
+            log.warning("permit %s verified on another card: replacing", view.number)
+            raise _Replace(view.number)
         if status.condition is CardCondition.ISSUED:
             bound = self.register.permit_for_card(serial)
             if (
@@ -214,19 +182,20 @@ class IssuanceWorkflow:
                 digests = RecordDigests(bound.mso_digest, bound.record_digest)
                 return IssuanceResult(bound.number, serial, digests, resumed=True)
             raise IssuanceError("card_issued", "the card is locked (issued); it cannot be reused")
-        for reserved in self.register.pending_issuances():
-            if reserved.application_id == application_id or reserved.card_serial == serial:
-                # A RESERVED permit's card is never locked: abandoning it is always safe.
-                self.register.abandon(reserved.permit_number, "retry", now, actor)
+        for reserved in self.register.pending_issuances(
+            application_id=application_id, card_serial=serial
+        ):
+            # A RESERVED permit's card is never locked: abandoning it is always safe.
+            self.register.abandon(reserved.permit_number, "retry", now, actor)
         return None
 
     def _finish_lock(
-        self, session: PermitCardSession, status: CardStatus, number: str, now: dt.datetime
+        self, session: PermitCardSession, status: CardStatus, view: PermitView, now: dt.datetime
     ) -> IssuanceResult:
         """Register ISSUED, card verified but not locked (or locked, unconfirmed): finish."""
-        track = tracked(self.register.engine, number)
-        assert track is not None
-        digests = RecordDigests(track.mso_digest, track.record_digest)
+        number = view.number
+        assert view.mso_digest is not None and view.record_digest is not None
+        digests = RecordDigests(view.mso_digest, view.record_digest)
         half = status.condition is CardCondition.HALF_PERSONALISED
         if not half and status.condition is not CardCondition.ISSUED:
             raise IssuanceError("card_state", "the card is not in a resumable state", number)
@@ -248,9 +217,7 @@ class IssuanceWorkflow:
                 "card_failed", f"card failure while locking: {type(exc).__name__}", number
             ) from None
         self._step(Step.CONFIRM, number)
-        set_stage(
-            self.register.engine, number, IssuanceStage.LOCKED, now=now, actor=self.issuer.actor
-        )
+        self.register.confirm_locked(number, now, self.issuer.actor)
         self._emit(Step.CONFIRM, "done", number, "resumed")
         return IssuanceResult(number, status.serial_text, digests, resumed=True)
 
@@ -324,16 +291,6 @@ class IssuanceWorkflow:
         digests = digests_of(record)
         self._emit(Step.VERIFY, "done", number)
         self._step(Step.MARK_ISSUED, number)
-        set_stage(
-            self.register.engine,
-            number,
-            IssuanceStage.VERIFIED,
-            now=now,
-            actor=actor,
-            card_serial=serial,
-            mso_digest=digests.mso,
-            record_digest=digests.record,
-        )
         self.register.mark_issued(number, digests.mso, digests.record, now, actor)
         self._step(Step.LOCK, number)
         try:
@@ -345,7 +302,7 @@ class IssuanceWorkflow:
                 "lock_pending", f"card failure while locking: {type(exc).__name__}", number
             ) from None
         self._step(Step.CONFIRM, number)
-        set_stage(self.register.engine, number, IssuanceStage.LOCKED, now=now, actor=actor)
+        self.register.confirm_locked(number, now, actor)
         self._emit(Step.CONFIRM, "done", number)
         log.info("permit %s issued and card locked", number)
         return IssuanceResult(number, serial, digests, pin=pin, puk=puk)

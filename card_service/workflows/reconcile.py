@@ -1,10 +1,10 @@
 """Startup reconciliation: finish or roll back issuances left pending by a crash.
 
-* register RESERVED (with or without a ``verified`` tracking row): roll back - abandon the
-  permit and wipe its card if it is in a reader and half-personalised.  Safe because a
-  RESERVED permit's card is never locked (the workflow locks only after ``mark_issued``).
-* register ISSUED with a ``verified`` tracking row (lock not confirmed): if the card is in a
-  reader, check it holds exactly the issued record (digests) and verifies, lock it, confirm.
+* register RESERVED: roll back - abandon the permit and wipe its card if it is in a reader
+  and half-personalised.  Safe because a RESERVED permit's card is never locked (the
+  workflow locks only after ``mark_issued``).
+* register ISSUED, lock pending (``card_locked_at`` unset): if the card is in a reader,
+  check it holds exactly the issued record (digests) and verifies, lock it, confirm.
   If it is absent the permit stays lock-pending: the card cannot pass verification (not
   locked); the next ``issue`` of the application replaces it, or an officer revokes it.
 
@@ -18,7 +18,6 @@ import logging
 from dataclasses import dataclass
 
 from card_service.card.session import PermitCardSession
-from card_service.register.models import PermitState
 from card_service.register.service import Register
 from reader_drivers.base import ReaderDriver
 from reader_drivers.errors import ReaderError
@@ -28,7 +27,6 @@ from .cardops import digests_of, read_and_verify
 from .issuance import CARD_FAILURES
 from .issuer import IssuerContext
 from .progress import utc
-from .tracking import IssuanceStage, ensure_schema, lock_pending, set_stage
 
 __all__ = ["ReconcileOutcome", "reconcile"]
 
@@ -117,7 +115,7 @@ def _lock(
         return "lock_pending_card_failed"
     finally:
         connection.disconnect()
-    set_stage(register.engine, number, IssuanceStage.LOCKED, now=now, actor=issuer.actor)
+    register.confirm_locked(number, now, issuer.actor)
     return "locked" if half else "confirmed"
 
 
@@ -131,31 +129,23 @@ def reconcile(
 ) -> list[ReconcileOutcome]:
     """Finish or roll back every pending issuance older than ``older_than``."""
     now = utc(now)
-    engine = register.engine
-    ensure_schema(engine)
     cutoff = now - older_than
     outcomes: list[ReconcileOutcome] = []
-    for pending in lock_pending(engine):
-        if pending.updated_at > cutoff:
+    for view in register.lock_pending():
+        assert view.issued_at is not None
+        assert view.mso_digest is not None and view.record_digest is not None
+        if utc(view.issued_at) > cutoff:
             continue
-        view = register.permit(pending.permit_number)
-        if view.state is PermitState.ISSUED:
-            action = _lock(
-                register,
-                issuer,
-                driver,
-                view.number,
-                pending.card_serial,
-                pending.mso_digest,
-                pending.record_digest,
-                now,
-            )
-        else:
-            if view.state is PermitState.RESERVED:
-                _wipe_if_half(driver, issuer, view.card_serial)
-                register.abandon(view.number, "reconciled", now, issuer.actor)
-            set_stage(engine, view.number, IssuanceStage.ROLLED_BACK, now=now, actor=issuer.actor)
-            action = "rolled_back"
+        action = _lock(
+            register,
+            issuer,
+            driver,
+            view.number,
+            view.card_serial,
+            view.mso_digest,
+            view.record_digest,
+            now,
+        )
         outcomes.append(ReconcileOutcome(view.number, action))
     for reserved in register.pending_issuances():
         if utc(reserved.reserved_at) > cutoff:

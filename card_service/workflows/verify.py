@@ -75,14 +75,24 @@ def verify_card(
     now: dt.datetime,
     *,
     register: Register | None = None,
+    audit_actor: str | None = None,
 ) -> CardVerification:
+    """Verify the card in ``reader``; with ``register``, check it against the register too.
+
+    ``audit_actor``: append the outcome (``passed`` or ``failed:<codes>``, never personal
+    data) to the audit log as ``permit.verify`` by that actor - done for every verification
+    made for a relying party or at a counter.
+    """
     now = utc(now)
     connection = driver.connect(reader)
     try:
         session = PermitCardSession(connection)
         status = classify_card(session)
         if status.condition is not CardCondition.ISSUED:
-            return CardVerification(False, status, (f"card_{status.condition.value}",))
+            early = CardVerification(False, status, (f"card_{status.condition.value}",))
+            if register is not None and audit_actor is not None:
+                _audit(register, early, audit_actor, now)
+            return early
         record, _, result = read_and_verify(session, verifier, now)
     finally:
         connection.disconnect()
@@ -101,7 +111,20 @@ def verify_card(
         problems.append("record_unreadable")
     if register is not None:
         state = _register_check(register, number, status, record, now, problems)
-    return CardVerification(not problems, status, tuple(problems), result, number, state)
+    outcome = CardVerification(not problems, status, tuple(problems), result, number, state)
+    if register is not None and audit_actor is not None:
+        _audit(register, outcome, audit_actor, now)
+    return outcome
+
+
+def _audit(register: Register, outcome: CardVerification, actor: str, now: dt.datetime) -> None:
+    from card_service.audit.chain import is_permit_number
+
+    number = outcome.permit_number
+    if number is not None and not is_permit_number(number):
+        number = None  # a forged record's "number" is not trusted into the log
+    result = "passed" if outcome.passed else "failed:" + ",".join(outcome.problems)
+    register.record_verification(number, result[:200], actor, now)
 
 
 def _register_check(

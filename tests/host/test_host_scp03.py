@@ -7,13 +7,20 @@ with the `cryptography` primitives, independently of card_service.card.scp03.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
 from card_service.card.apdu import CommandApdu
-from card_service.card.errors import FileNotFound, SecureChannelError, SecurityStatusNotSatisfied
+from card_service.card.errors import (
+    FileNotFound,
+    KeyVersionMismatch,
+    ResponseFormatError,
+    SecureChannelError,
+    SecurityStatusNotSatisfied,
+)
 from card_service.card.protocol import CardProtocol
 from card_service.card.scp03 import (
     SecureChannel,
@@ -168,6 +175,7 @@ class RefCard:
         extended: bool = True,
     ) -> None:
         self.keys, self.serial = keys, serial
+        self.kvn = 1  # the key version the card reports in INITIALIZE UPDATE
         self.card_challenge = bytes.fromhex("A0A1A2A3A4A5A6A7")
         self.open = False
         self.counter = 0
@@ -193,7 +201,11 @@ class RefCard:
             ctx = self.hc + self.card_challenge
             crypt = ref_kdf(self.s_mac, 0, 64, ctx)
             return (
-                b"\x00\x01" + self.serial + b"\x01\x03\x60" + self.card_challenge + crypt,
+                b"\x00\x01"
+                + self.serial
+                + bytes([self.kvn, 0x03, 0x60])
+                + self.card_challenge
+                + crypt,
                 0x9000,
             )
         if ins == 0x82 and cla == 0x84:
@@ -269,6 +281,95 @@ def test_handshake_with_key_callback_and_kvn() -> None:
     open_secure_channel(CardProtocol(card.conn), provider, kvn=1)
     assert seen == [(serial, 1)]
     assert card.conn.sent[0][:5] == bytes.fromhex("8050010008")
+
+
+@pytest.mark.parametrize("reported", [2, 0x7F])
+def test_kvn_mismatch_is_refused_before_keys_are_looked_up(reported: int) -> None:
+    """Security review: a nonzero requested KVN must come back in the response (5.10)."""
+    mk = os.urandom(16)
+    serial = bytes.fromhex("0102030405060708")
+    card = RefCard(diversify_card_keys(mk, serial, reported))
+    card.kvn = reported
+    looked_up: list[int] = []
+
+    def provider(s: bytes, kvn: int) -> StaticKeys:
+        looked_up.append(kvn)
+        return diversify_card_keys(mk, s, kvn)
+
+    with pytest.raises(KeyVersionMismatch) as info:
+        open_secure_channel(CardProtocol(card.conn), provider, kvn=1)
+    assert isinstance(info.value, SecureChannelError)
+    assert (info.value.requested, info.value.reported) == (1, reported)
+    assert "key version 1" in str(info.value) and f"key version {reported}" in str(info.value)
+    assert looked_up == [] and len(card.conn.sent) == 1  # no EXTERNAL AUTHENTICATE
+    # fixed keys: same refusal even though the keys would match the card
+    card2 = RefCard(diversify_card_keys(mk, serial, reported))
+    card2.kvn = reported
+    with pytest.raises(KeyVersionMismatch):
+        open_secure_channel(
+            CardProtocol(card2.conn), diversify_card_keys(mk, serial, reported), kvn=1
+        )
+
+
+def test_kvn_zero_accepts_the_cards_version() -> None:
+    mk = os.urandom(16)
+    serial = bytes.fromhex("0102030405060708")
+    card = RefCard(diversify_card_keys(mk, serial, 5))
+    card.kvn = 5
+    seen: list[int] = []
+
+    def provider(s: bytes, kvn: int) -> StaticKeys:
+        seen.append(kvn)
+        return diversify_card_keys(mk, s, kvn)
+
+    assert open_secure_channel(CardProtocol(card.conn), provider).is_open
+    assert seen == [5]
+
+
+@pytest.mark.parametrize("reported", [0, 0x80, 0xFF])
+def test_invalid_reported_kvn_is_a_format_error(reported: int) -> None:
+    card = RefCard(diversify_card_keys(bytes(16), bytes.fromhex("0102030405060708"), 1))
+    card.kvn = reported
+    with pytest.raises(ResponseFormatError, match="key version"):
+        open_secure_channel(CardProtocol(card.conn), lambda s, k: card.keys)
+
+
+@pytest.mark.parametrize("kvn", [-1, 0x80, 0x100])
+def test_requested_kvn_out_of_range(kvn: int) -> None:
+    card = RefCard(diversify_card_keys(bytes(16), bytes.fromhex("0102030405060708"), 1))
+    with pytest.raises(ValueError, match="key version"):
+        open_secure_channel(CardProtocol(card.conn), card.keys, kvn=kvn)
+    assert card.conn.sent == []
+
+
+def test_session_kvn_mismatch_against_the_simulator(direct_card: Any) -> None:
+    """End to end: the simulated card holds KVN 1; asking for KVN 2 is refused by the card
+    (6A88), and a host asking for KVN 1 gets in."""
+    from card_service.card.errors import ReferenceDataNotFound
+    from card_service.card.session import PermitCardSession
+
+    session = PermitCardSession(direct_card.connect())
+    session.select()
+    keys = lambda s, k: diversify_card_keys(direct_card.master_key, s, k)  # noqa: E731
+    with pytest.raises(ReferenceDataNotFound):
+        session.open_issuer_channel(keys, kvn=2)
+    session.open_issuer_channel(keys, kvn=1)
+    assert session.issuer_channel_open
+
+
+def test_session_kvn_mismatch_from_a_nonconforming_card() -> None:
+    """A card that ignores P1 and answers with another key version: typed error, no channel."""
+    from card_service.card.session import PermitCardSession
+
+    mk = os.urandom(16)
+    serial = bytes.fromhex("0102030405060708")
+    card = RefCard(diversify_card_keys(mk, serial, 3))
+    card.kvn = 3
+    session = PermitCardSession(card.conn)
+    with pytest.raises(KeyVersionMismatch):
+        session.open_issuer_channel(lambda s, k: diversify_card_keys(mk, s, k), kvn=1)
+    assert not session.issuer_channel_open
+    assert [a[1] for a in card.conn.sent] == [0x50]
 
 
 def test_card_cryptogram_mismatch_sends_nothing_more() -> None:

@@ -85,6 +85,20 @@ def test_passphrase_file(tmp_path: Path) -> None:
         KeyManager(load_settings(bad)).sign(b"x", NOW)
 
 
+@pytest.mark.parametrize("name", ["PERMIT_KEY_PASSPHRASE", "PERMIT_PKCS11_PIN"])
+def test_secret_file_not_utf8(tmp_path: Path, name: str) -> None:
+    """A secret file that is not UTF-8: one-line ConfigError naming the variable, no bytes."""
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"caf\xe9 au lait \xff\xfe passphrase")
+    settings = load_settings({"PERMIT_HOME": str(tmp_path / "h"), f"{name}_FILE": str(secret)})
+    read = settings.passphrase if name == "PERMIT_KEY_PASSPHRASE" else settings.pin
+    with pytest.raises(ConfigError) as info:
+        read()
+    text = one_line(info.value)
+    assert f"{name}_FILE" in text and "UTF-8" in text
+    assert "caf" not in text and "lait" not in text and "\\x" not in text
+
+
 @pytest.mark.parametrize(
     "target",
     [

@@ -150,6 +150,33 @@ def test_pkcs11_keys_are_non_extractable(tmp_path: Path, softhsm: SoftHsm) -> No
     assert not (settings.directory / "private").exists()
 
 
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+def test_pkcs11_signing_keys_cannot_derive(
+    tmp_path: Path, softhsm: SoftHsm, algorithm: Algorithm
+) -> None:
+    """Security review: signing keys sign, nothing else (no ECDH via CKA_DERIVE, no
+    decrypt/unwrap); the AES master key MACs (CKM_AES_CMAC, i.e. CKA_SIGN) and derives nothing
+    through C_DeriveKey either."""
+    from pkcs11 import Attribute, ObjectClass
+
+    settings = load_settings(pkcs11_env(tmp_path, softhsm, softhsm.new_token()))
+    s = open_store(settings)
+    s.generate_signing_key("ds-x", algorithm)
+    s.generate_master_key(1)
+    session = s._open()  # type: ignore[attr-defined]
+    private = session.get_key(object_class=ObjectClass.PRIVATE_KEY, label="ds-x")
+    assert private[Attribute.SIGN] is True
+    for attribute in (Attribute.DERIVE, Attribute.DECRYPT, Attribute.UNWRAP):
+        assert private[attribute] is False, attribute
+    public = session.get_key(object_class=ObjectClass.PUBLIC_KEY, label="ds-x")
+    assert public[Attribute.DERIVE] is False
+    master = session.get_key(object_class=ObjectClass.SECRET_KEY, label="mk-001")
+    assert master[Attribute.SIGN] is True and master[Attribute.DERIVE] is False
+    assert len(s.cmac(1, b"x")) == 16
+    assert s.sign(s.signing_key("ds-x", algorithm), b"message")
+    s.close()
+
+
 def test_same_signature_verifies_across_stores(tmp_path: Path, softhsm: SoftHsm) -> None:
     """A message signed in either store verifies with the same cryptography call."""
     stores = [

@@ -193,3 +193,25 @@ def test_nothing_secret_in_logs_or_repr(tmp_path: Path, caplog: pytest.LogCaptur
     for secret in secrets_of(tmp_path / "c.card"):
         assert secret not in text.lower()
     assert PIN not in text and RECORD[:16].hex() not in text.lower()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"format": "permit-simulated-card", "version": 1, "card": ' + b"[" * 100_000,
+        b'{"format": "permit-simulated-card", "version": 1, "sha256": "x", "card": {"a": '
+        + b"[" * 50_000
+        + b"]" * 50_000
+        + b"}}",
+        b'{"format": "permit-simulated-card", "version": 1, "card": {"n": 1e400}}',
+    ],
+    ids=["deep-array", "deep-truncated", "deep-card", "huge-number"],
+)
+def test_deeply_nested_image_is_a_card_image_error(tmp_path: Path, content: bytes) -> None:
+    """Security review (CLI fuzzing): no RecursionError escapes read_image."""
+    bad = tmp_path / "deep.card"
+    bad.write_bytes(content)
+    with pytest.raises(CardImageError) as info:
+        read_image(bad)
+    assert str(bad) in str(info.value) and "\n" not in str(info.value)

@@ -37,7 +37,7 @@ def test_fifty_concurrent_issuances_on_postgres(pg_world: World) -> None:
 
     def run(job: tuple[object, int, str]) -> IssuanceResult:
         app, app_id, reader = job
-        return world.workflow(ensure_tables=False).issue(app, app_id, reader, NOW)  # type: ignore[arg-type]
+        return world.workflow().issue(app, app_id, reader, NOW)  # type: ignore[arg-type]
 
     with ThreadPoolExecutor(max_workers=COUNT) as pool:
         results = list(pool.map(run, jobs))

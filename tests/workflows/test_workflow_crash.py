@@ -21,10 +21,9 @@ from card_service.register.models import PermitState
 from card_service.workflows import CardCondition, SimulatedCrash, classify_card, reconcile
 from card_service.workflows.issuance import IssuanceError
 from card_service.workflows.progress import ISSUANCE_STEPS, crash_at
-from card_service.workflows.tracking import lock_pending
 from reader_drivers.errors import ReaderError
 from simulators.card import SimulatedCard
-from tests.workflows.conftest import NOW, World, make_world
+from tests.workflows.conftest import NOW, World
 from tests.workflows.helpers import CountingCard, card_passes, check_invariants
 
 PHASES = ("before", "mid", "after")
@@ -77,16 +76,6 @@ def test_power_cut_at_every_apdu(world: World) -> None:
     assert cases == n * len(PHASES) * 2
 
 
-def test_power_cut_at_every_apdu_on_postgres(postgres_database: str) -> None:
-    """The subset on PostgreSQL: every APDU, tear phase mid, retry on the same card."""
-    world = make_world(postgres_database)
-    try:
-        n, cases = _enumerate(world, ("mid",), ("same",))
-    finally:
-        world.engine.dispose()
-    assert cases == n
-
-
 def _enumerate(world: World, phases: tuple[str, ...], modes: tuple[str, ...]) -> tuple[int, int]:
     n = _measure(world)
     assert 15 <= n <= 200, n
@@ -115,15 +104,6 @@ def _enumerate(world: World, phases: tuple[str, ...], modes: tuple[str, ...]) ->
 
 
 @pytest.mark.parametrize("boundary", range(len(ISSUANCE_STEPS)))
-def test_process_kill_between_steps_on_postgres(postgres_database: str, boundary: int) -> None:
-    world = make_world(postgres_database)
-    try:
-        test_process_kill_between_steps(world, boundary, "same")
-    finally:
-        world.engine.dispose()
-
-
-@pytest.mark.parametrize("boundary", range(len(ISSUANCE_STEPS)))
 @pytest.mark.parametrize("mode", ["same", "fresh", "absent"])
 def test_process_kill_between_steps(world: World, boundary: int, mode: str) -> None:
     app, app_id = world.application()
@@ -139,7 +119,7 @@ def test_process_kill_between_steps(world: World, boundary: int, mode: str) -> N
     check_invariants(world, [card])
     assert world.register.pending_issuances() == []
     if mode != "absent":  # with the card at hand nothing stays pending
-        assert lock_pending(world.engine) == [], outcomes
+        assert world.register.lock_pending() == [], outcomes
     if mode != "absent" and card.life_cycle is LifeCycle.ISSUED:
         assert all(o.action in ("locked", "confirmed") for o in outcomes), outcomes
     if mode == "same":

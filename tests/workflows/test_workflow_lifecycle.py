@@ -88,3 +88,34 @@ def test_reconcile_leaves_recent_issuances_of_live_processes_alone(world: World)
     )
     assert [o.action for o in outcomes] == ["rolled_back"]
     assert card.life_cycle is LifeCycle.BLANK  # wiped
+
+
+def test_every_verification_for_a_relying_party_is_audited(world: World) -> None:
+    from sqlalchemy import select
+    from sqlmodel import Session, col
+
+    from card_service.audit.models import AuditEvent
+
+    number, reader, app = _issue(world)
+    verifier = Verifier(world.issuer.trust, revocation=register_revocation(world.register))
+    verify_card(world.driver, reader, verifier, NOW, register=world.register, audit_actor="bank-1")
+    revoke_permit(world.register, number, "stolen", effective_at=NOW, actor="officer", now=NOW)
+    later = NOW + dt.timedelta(minutes=5)
+    check = verify_card(
+        world.driver, reader, verifier, later, register=world.register, audit_actor="bank-1"
+    )
+    assert not check.passed
+    with Session(world.engine) as session:
+        rows = list(
+            session.execute(
+                select(AuditEvent)
+                .where(col(AuditEvent.action) == "permit.verify")
+                .order_by(col(AuditEvent.seq))
+            ).scalars()
+        )
+    assert [(r.actor, r.permit_number) for r in rows] == [("bank-1", number)] * 2
+    assert rows[0].result == "passed"
+    assert rows[1].result.startswith("failed:") and "register_revoked" in rows[1].result
+    # nothing personal in the log: no ID number, no name
+    for r in rows:
+        assert app.citizen_id not in r.result and app.full_name not in r.result  # type: ignore[attr-defined]

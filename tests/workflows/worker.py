@@ -24,7 +24,7 @@ def main(url: str, count: int, seed: int) -> None:
 
     def run(job: tuple[object, int, str]) -> IssuanceResult:
         app, app_id, reader = job
-        return world.workflow(ensure_tables=False).issue(app, app_id, reader, NOW)  # type: ignore[arg-type]
+        return world.workflow().issue(app, app_id, reader, NOW)  # type: ignore[arg-type]
 
     with ThreadPoolExecutor(max_workers=count) as pool:
         results = list(pool.map(run, jobs))

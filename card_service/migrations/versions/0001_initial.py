@@ -136,6 +136,7 @@ def upgrade() -> None:
         sa.Column("first_endorsement_due", sa.Date(), nullable=False),
         sa.Column("reserved_at", UtcDateTime(), nullable=False),
         sa.Column("issued_at", UtcDateTime(), nullable=True),
+        sa.Column("card_locked_at", UtcDateTime(), nullable=True),
         sa.Column("closed_at", UtcDateTime(), nullable=True),
         sa.Column("mso_digest", sa.String(length=64), nullable=True),
         sa.Column("record_digest", sa.String(length=64), nullable=True),
