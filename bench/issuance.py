@@ -28,35 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from card_service.workflows.sandbox import Sandbox
 from reader_drivers.sim import SimReaderDriver
 from simulators.card import SimulatedCard
+from simulators.metered import MeteredCard
 from simulators.timing import TimingModel
 
 NOW = dt.datetime(2026, 11, 28, 4, 0, tzinfo=dt.UTC)
-
-
-class TimedCard:
-    def __init__(self, card: SimulatedCard) -> None:
-        self.card = card
-        self.seconds = 0.0
-
-    @property
-    def powered(self) -> bool:
-        return self.card.powered
-
-    def power_on(self) -> bytes:
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> bytes:
-        return self.card.reset()
-
-    def transmit(self, apdu: bytes) -> bytes:
-        start = time.perf_counter()
-        try:
-            return self.card.transmit(apdu)
-        finally:
-            self.seconds += time.perf_counter() - start
 
 
 def _sim(world: Sandbox) -> SimReaderDriver:
@@ -78,7 +53,7 @@ def host_time(world: Sandbox, count: int) -> tuple[float, float]:
     total = card = cpu = 0.0
     for _ in range(count):
         app, app_id = world.application()
-        timed = TimedCard(_card(world, "none"))
+        timed = MeteredCard(_card(world, "none"))
         reader = _sim(world).insert(0, timed)
         start, start_cpu = time.perf_counter(), time.process_time()
         world.workflow().issue(app, app_id, reader, NOW)

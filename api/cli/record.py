@@ -24,6 +24,8 @@ from keys.errors import KeyStoreError, SignerValidationError
 from keys.trust import TrustList, load_trust_dir
 
 from .common import CliError, print_json
+from .common import instant as _instant
+from .common import utc_now as _now
 
 __all__ = ["register", "run_sample", "run_verify"]
 
@@ -47,20 +49,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--now", type=_instant, default=None, help="verify as of this ISO 8601 instant"
     )
     verify.set_defaults(func=run_verify)
-
-
-def _instant(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("not an ISO 8601 date-time") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError("give a time zone (e.g. Z or +08:00)")
-    return value
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def run_sample(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .common import CliError, print_json
+from .common import instant as _instant
+from .common import utc_now as _now
 
 __all__ = ["register"]
 
@@ -54,20 +56,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     reconcile = subparsers.add_parser("reconcile", help="finish or roll back pending issuances")
     reconcile.add_argument("--older-than", type=float, default=0.0, metavar="SECONDS")
     reconcile.set_defaults(func=run_reconcile)
-
-
-def _instant(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("not an ISO 8601 date-time") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError("give a time zone (e.g. Z or +08:00)")
-    return value
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class _Env:

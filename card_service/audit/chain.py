@@ -130,18 +130,22 @@ def append(
     seq, prev_hash = int(row[0]), str(row[1])
     digest = entry_hash(seq, time, actor, action, permit_number, result, prev_hash)
     # Core statements, not the ORM unit of work: three appends per issuance are on the
-    # issuing desk's hot path (bench/issuance.py).
-    session.execute(
-        insert(AuditEvent).values(
-            seq=seq,
-            time=time,
-            actor=actor,
-            action=action,
-            permit_number=permit_number,
-            result=result,
-            prev_hash=prev_hash,
-            entry_hash=digest,
-        )
+    # issuing desk's hot path (bench/issuance.py).  On PostgreSQL the insert and the head
+    # update travel as one statement (a data-modifying CTE): one round trip fewer.
+    event = insert(AuditEvent).values(
+        seq=seq,
+        time=time,
+        actor=actor,
+        action=action,
+        permit_number=permit_number,
+        result=result,
+        prev_hash=prev_hash,
+        entry_hash=digest,
     )
-    session.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(entry_hash=digest))
+    head = update(AuditHead).where(col(AuditHead.id) == 1).values(entry_hash=digest)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(head.add_cte(event.cte("audit_insert")))
+    else:
+        session.execute(event)
+        session.execute(head)
     return AuditEntry(seq, time, actor, action, permit_number, result, prev_hash, digest)

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -244,7 +244,11 @@ class Register:
 
     # -- issuance -------------------------------------------------------------------------
 
-    def _bind_card(self, session: Session, card_serial: str, now: dt.datetime) -> None:
+    def _bind_card(
+        self, session: Session, card_serial: str, applicant_id: int, now: dt.datetime
+    ) -> None:
+        """Lock the card row (created if new) and check that neither the card nor the person
+        has a live permit (one query for both; the unique indexes are the real guard)."""
         if not card_serial or len(card_serial) > 64:
             raise ValueError("card serial must be 1-64 characters")
         self._insert_ignore(
@@ -255,14 +259,19 @@ class Register:
         ).scalar_one()
         if card.state == CardState.TERMINATED:
             raise CardBusy("the card has been terminated")
-        busy = session.execute(
-            select(col(Permit.id)).where(
-                col(Permit.card_serial) == card_serial,
+        live = session.execute(
+            select(col(Permit.card_serial), col(Permit.applicant_id)).where(
                 col(Permit.state).in_(LIVE_PERMIT_STATES),
+                or_(
+                    col(Permit.card_serial) == card_serial,
+                    col(Permit.applicant_id) == applicant_id,
+                ),
             )
-        ).first()
-        if busy is not None:
+        ).all()
+        if any(row[0] == card_serial for row in live):
             raise CardBusy("the card is bound to another pending or issued permit")
+        if live:
+            raise ActivePermitExists("the person already holds an active permit")
         card.state = CardState.PERSONALISING.value
         card.updated_at = now
 
@@ -289,9 +298,7 @@ class Register:
         if sequence is None:
             sequence = allocate_sequence(session, self._authority(), today.year)
         number = format_permit_number(self._authority(), today.year, sequence)
-        self._bind_card(session, card_serial, now)
-        if self._live_permit(session, application.applicant_id) is not None:
-            raise ActivePermitExists("the person already holds an active permit")
+        self._bind_card(session, card_serial, application.applicant_id, now)
         permit = Permit(
             number=number,
             application_id=application.id,
@@ -382,9 +389,11 @@ class Register:
             permit.issued_at = now
             permit.mso_digest = mso_digest
             permit.record_digest = record_digest
-            card = session.get(Card, permit.card_serial, with_for_update=True)
-            assert card is not None
-            card.state, card.updated_at = CardState.ISSUED.value, now
+            session.execute(
+                update(Card)
+                .where(col(Card.serial) == permit.card_serial)
+                .values(state=CardState.ISSUED.value, updated_at=now)
+            )
             log.info("permit %s issued", permit_number)
             append(
                 session,
@@ -405,19 +414,30 @@ class Register:
         now = require_utc(now)
 
         def work(session: Session) -> None:
-            permit = self._permit(session, permit_number)
-            if permit.state != PermitState.ISSUED:
-                raise InvalidState(f"permit is {permit.state}, not ISSUED")
-            if permit.card_locked_at is None:
-                permit.card_locked_at = now
-                append(
-                    session,
-                    actor=actor,
-                    action="card.lock",
-                    result="ok",
-                    now=now,
-                    permit_number=permit_number,
+            # one conditional UPDATE on the hot path; the error cases look the row up
+            changed = session.execute(
+                update(Permit)
+                .where(
+                    col(Permit.number) == permit_number,
+                    col(Permit.state) == PermitState.ISSUED,
+                    col(Permit.card_locked_at).is_(None),
                 )
+                .values(card_locked_at=now)
+                .returning(col(Permit.id))
+            ).first()
+            if changed is None:
+                permit = self._permit(session, permit_number, lock=False)
+                if permit.state != PermitState.ISSUED:
+                    raise InvalidState(f"permit is {permit.state}, not ISSUED")
+                return  # already confirmed
+            append(
+                session,
+                actor=actor,
+                action="card.lock",
+                result="ok",
+                now=now,
+                permit_number=permit_number,
+            )
 
         self._write(now, work)
 

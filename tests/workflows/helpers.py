@@ -16,34 +16,14 @@ from card_service.workflows.card_state import serial_text
 from card_service.workflows.cardops import digests_of
 from card_service.workflows.verify import verify_card
 from simulators.card import SimulatedCard
+from simulators.metered import MeteredCard
 from tests.workflows.conftest import NOW, World
 
 INSPECT_SLOT = 1
 
 
-class CountingCard:
-    """A SimulatedCard that counts the APDUs it receives."""
-
-    def __init__(self, card: SimulatedCard) -> None:
-        self.card = card
-        self.count = 0
-
-    @property
-    def powered(self) -> bool:
-        return self.card.powered
-
-    def power_on(self) -> bytes:
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> bytes:
-        return self.card.reset()
-
-    def transmit(self, apdu: bytes) -> bytes:
-        self.count += 1
-        return self.card.transmit(apdu)
+#: A SimulatedCard that counts the APDUs it receives.
+CountingCard = MeteredCard
 
 
 @contextmanager
