@@ -67,6 +67,38 @@ def test_reserve_issue_is_idempotent_and_binds_the_card(db_engine: Engine) -> No
         register.abandon(reservation.permit_number, "verify_failed", LATER)
 
 
+def test_lock_pending_until_confirmed(db_engine: Engine) -> None:
+    register = make_register(db_engine)
+    first = register.reserve_permit(approved(register, 11), "CARD-L1", NOW)
+    second = register.reserve_permit(approved(register, 12), "CARD-L2", NOW)
+    with pytest.raises(InvalidState):  # RESERVED: nothing to confirm
+        register.confirm_locked(first.permit_number, NOW)
+    register.mark_issued(first.permit_number, digest("m1"), digest("r1"), NOW)
+    register.mark_issued(second.permit_number, digest("m2"), digest("r2"), LATER)
+    pending = register.lock_pending()
+    assert [v.number for v in pending] == [first.permit_number, second.permit_number]
+    assert all(v.lock_pending and v.card_locked_at is None for v in pending)
+    assert [v.number for v in register.lock_pending(second.application_id)] == [
+        second.permit_number
+    ]
+
+    register.confirm_locked(first.permit_number, LATER)
+    register.confirm_locked(first.permit_number, LATER + dt.timedelta(hours=1))  # idempotent
+    view = register.permit(first.permit_number)
+    assert view.card_locked_at == LATER and not view.lock_pending
+    assert [v.number for v in register.lock_pending()] == [second.permit_number]
+    with Session(db_engine) as session:
+        locks = session.execute(
+            select(AuditEvent.permit_number).where(col(AuditEvent.action) == "card.lock")
+        ).all()
+    assert [row[0] for row in locks] == [first.permit_number]  # one entry, not two
+
+    register.revoke(second.permit_number, "lost", LATER, "officer", LATER)
+    assert register.lock_pending() == []  # a revoked permit is nothing to finish
+    with pytest.raises(InvalidState):
+        register.confirm_locked(second.permit_number, LATER)
+
+
 def test_abandon_frees_card_and_application_for_a_retry(db_engine: Engine) -> None:
     register = make_register(db_engine)
     app_id = approved(register, 2)
