@@ -10,6 +10,11 @@ as it was ("nothing changed on disk"):
 
 If step 2 or 3 fails, :meth:`KeyManager._transaction` deletes the keys and files it created.
 Time is always a parameter (``now``, UTC, tz-aware): nothing here reads the clock.
+
+Two kinds of end-entity key are certified by the root, one duty each: document signers
+(``ds-NNNN``, :meth:`KeyManager.sign`, permit records and endorsements) and audit signers
+(``audit-NNNN``, :meth:`KeyManager.sign_audit`, audit-log checkpoints).  Both rotate when their
+signing window closes, are revoked through the same CRL and are exported with their role.
 """
 
 from __future__ import annotations
@@ -42,9 +47,12 @@ from .errors import (
 )
 from .fsutil import ensure_private_dir, write_private_file
 from .profiles import (
+    AUDIT_SIGNER_ALGORITHM,
     DAY,
     PkiPolicy,
     RevokedEntry,
+    SignerRole,
+    build_audit_signer_certificate,
     build_crl,
     build_root_certificate,
     build_signer_certificate,
@@ -64,6 +72,10 @@ from .store import KeyHandle, KeyStore, open_store
 __all__ = ["REVOCATION_REASONS", "KeyManager", "SignatureResult"]
 
 log = logging.getLogger(__name__)
+
+#: Key-id prefix and log / message wording of each role.
+_PREFIX = {SignerRole.DOCUMENT: "ds", SignerRole.AUDIT: "audit"}
+_WHAT = {SignerRole.DOCUMENT: "document signer", SignerRole.AUDIT: "audit signer"}
 
 #: ``--reason`` values and their CRL reason codes.
 REVOCATION_REASONS = {
@@ -261,12 +273,14 @@ class KeyManager:
     # -- init -----------------------------------------------------------------------------
 
     def init(self, now: dt.datetime, policy: PkiPolicy | None = None) -> Registry:
-        """Create the root, the first signer, master key KVN 1 and the first CRL."""
+        """Create the root, the first document and audit signers, master key KVN 1 and the
+        first CRL."""
         with self._exclusive():
             return self._init(now, policy)
 
     def _init(self, now: dt.datetime, policy: PkiPolicy | None = None) -> Registry:
-        """Create the root, the first signer, master key KVN 1 and the first CRL."""
+        """Create the root, the first document and audit signers, master key KVN 1 and the
+        first CRL."""
         now = _utc(now)
         policy = policy or PkiPolicy()
         if self.initialised():
@@ -302,6 +316,7 @@ class KeyManager:
             )
             self._registry = registry
             self._new_signer(now, created)
+            self._new_signer(now, created, SignerRole.AUDIT)
             store.generate_master_key(1)
             created.append("mk-001")
             registry.master_keys.append(MasterKeyRecord(1, now))
@@ -310,25 +325,45 @@ class KeyManager:
         log.info("initialised keys in %s (store %s)", self.directory, store.kind)
         return registry
 
-    # -- document signers -----------------------------------------------------------------
+    # -- document and audit signers -------------------------------------------------------
 
-    def _new_signer(self, now: dt.datetime, created: list[str]) -> SignerRecord:
-        """Generate and certify a signer (inside a transaction; registry not saved)."""
+    def _new_signer(
+        self, now: dt.datetime, created: list[str], role: SignerRole = SignerRole.DOCUMENT
+    ) -> SignerRecord:
+        """Generate and certify a signer of ``role`` (inside a transaction; registry not saved).
+
+        A document signer's certificate outlives its window by the longest permit validity
+        (permits must verify as long as they are valid); an audit signer's ends with its
+        window (checkpoints are verified at their own time).  Both are clipped to the root.
+        """
         registry = self.registry
         root, root_handle, root_cert = self.root(now)
         policy = registry.policy
-        window = policy.signing_window_days * DAY
-        not_after = min(now + window + policy.permit_validity_days * DAY, root.not_after)
+        what = _WHAT[role]
+        if role is SignerRole.AUDIT:
+            algorithm = AUDIT_SIGNER_ALGORITHM
+            window = policy.audit_signing_window_days * DAY
+            wanted = now + window
+            build = build_audit_signer_certificate
+        else:
+            algorithm = policy.algorithm
+            window = policy.signing_window_days * DAY
+            wanted = now + window + policy.permit_validity_days * DAY
+            build = build_signer_certificate
+        not_after = min(wanted, root.not_after)
         signing_not_after = min(now + window, not_after)
-        if not_after < now + window + policy.permit_validity_days * DAY:
+        if not_after < wanted:
             log.warning(
-                "root %s expires before permits signed by a new signer; renew the root", root.id
+                "root %s expires before the certificate of a new %s would; renew the root",
+                root.id,
+                what,
             )
-        seq = max((s.seq for s in registry.signers), default=0) + 1
-        key_id = f"ds-{seq:04d}"
-        handle = self.store.generate_signing_key(key_id, policy.algorithm)
+        signers = registry.signers_of(role)
+        seq = max((s.seq for s in signers), default=0) + 1
+        key_id = f"{_PREFIX[role]}-{seq:04d}"
+        handle = self.store.generate_signing_key(key_id, algorithm)
         created.append(key_id)
-        cert = build_signer_certificate(
+        cert = build(
             self.store,
             root_handle,
             root_cert,
@@ -341,77 +376,119 @@ class KeyManager:
         )
         cert_file = f"certs/{key_id}.pem"
         self._write_pem(cert_file, cert.public_bytes(serialization.Encoding.PEM))
-        for old in registry.signers:
+        for old in signers:
             if old.state == "active":
                 old.state = "retired"
         record = SignerRecord(
             key_id,
             seq,
-            policy.algorithm,
+            algorithm,
             root.id,
             cert_file,
             cert.serial_number,
             now,
             signing_not_after,
             not_after,
+            role=role,
         )
-        registry.signers.append(record)
-        log.info(
-            "certified document signer %s (signs until %s)", key_id, signing_not_after.isoformat()
-        )
+        signers.append(record)
+        log.info("certified %s %s (signs until %s)", what, key_id, signing_not_after.isoformat())
         return record
 
     def signer(self, signer_id: str) -> SignerRecord:
-        for record in self.registry.signers:
+        """The document or audit signer ``signer_id`` (its ``role`` tells which)."""
+        for record in [*self.registry.signers, *self.registry.audit_signers]:
             if record.id == signer_id:
                 return record
-        raise UnknownSigner(f"no document signer {signer_id!r}")
+        raise UnknownSigner(f"no document signer or audit signer {signer_id!r}")
 
-    def usable_signer(self, now: dt.datetime) -> SignerRecord | None:
-        """The newest active signer that may sign at ``now`` (inside its window)."""
+    def usable_signer(
+        self, now: dt.datetime, role: SignerRole = SignerRole.DOCUMENT
+    ) -> SignerRecord | None:
+        """The newest active signer of ``role`` that may sign at ``now`` (inside its window)."""
         now = _utc(now)
-        for record in sorted(self.registry.signers, key=lambda s: s.seq, reverse=True):
+        signers = self.registry.signers_of(role)
+        for record in sorted(signers, key=lambda s: s.seq, reverse=True):
             if record.state == "active" and record.in_window(now) and now < record.not_after:
                 return record
         return None
 
-    def rotate_signer(self, now: dt.datetime, *, force: bool = True) -> SignerRecord:
+    def usable_audit_signer(self, now: dt.datetime) -> SignerRecord | None:
+        """The audit signer that may sign at ``now``, if any."""
+        return self.usable_signer(now, SignerRole.AUDIT)
+
+    def rotate_signer(
+        self, now: dt.datetime, *, force: bool = True, role: SignerRole = SignerRole.DOCUMENT
+    ) -> SignerRecord:
         """Certify a new signer (``force``) or only if no signer may sign at ``now``."""
         with self._exclusive():
-            return self._rotate_signer(now, force=force)
+            return self._rotate_signer(now, force=force, role=role)
 
-    def _rotate_signer(self, now: dt.datetime, *, force: bool = True) -> SignerRecord:
+    def rotate_audit_signer(self, now: dt.datetime, *, force: bool = True) -> SignerRecord:
+        """Certify a new audit signer (``force``) or only if none may sign at ``now``.
+
+        Also how a key directory made before audit signers existed gets its first one
+        (``permit keys rotate --audit``; :meth:`sign_audit` does it on first use).
+        """
+        return self.rotate_signer(now, force=force, role=SignerRole.AUDIT)
+
+    def _rotate_signer(
+        self, now: dt.datetime, *, force: bool = True, role: SignerRole = SignerRole.DOCUMENT
+    ) -> SignerRecord:
         """Certify a new signer (``force``) or only if no signer may sign at ``now``."""
         now = _utc(now)
-        current = self.usable_signer(now)
+        current = self.usable_signer(now, role)
         if current is not None and not force:
             return current
         self.root(now)  # RootExpired before anything is created
         self.store.check()
         with self._transaction() as created:
-            record = self._new_signer(now, created)
+            record = self._new_signer(now, created, role)
             if self.registry.crl is None or self._crl_due(now):
                 self._issue_crl(now)
             save_registry(self.directory, self.registry)
         return record
 
-    def current_signer(self, now: dt.datetime, *, auto_rotate: bool = True) -> SignerRecord:
-        """The signer to use at ``now``; rotates when the current window has closed."""
-        current = self.usable_signer(now)
+    def current_signer(
+        self,
+        now: dt.datetime,
+        *,
+        auto_rotate: bool = True,
+        role: SignerRole = SignerRole.DOCUMENT,
+    ) -> SignerRecord:
+        """The signer of ``role`` to use at ``now``; rotates when its window has closed (or
+        creates the first one)."""
+        current = self.usable_signer(now, role)
         if current is not None:
             return current
         if not auto_rotate:
-            raise NoUsableSigner("no document signer may sign now (its window closed)")
-        return self.rotate_signer(now, force=False)
+            raise NoUsableSigner(f"no {_WHAT[role]} may sign now (its window closed)")
+        return self.rotate_signer(now, force=False, role=role)
+
+    def current_audit_signer(self, now: dt.datetime, *, auto_rotate: bool = True) -> SignerRecord:
+        """The audit signer to use at ``now`` (created or rotated if needed)."""
+        return self.current_signer(now, auto_rotate=auto_rotate, role=SignerRole.AUDIT)
 
     def sign(self, data: bytes, now: dt.datetime) -> SignatureResult:
-        """Sign ``data`` with the current signer.
+        """Sign a permit record or endorsement ``data`` with the current document signer.
 
         Housekeeping happens here too, so an authority that only signs stays correct: the
         signer is rotated when its window has closed and the CRL is reissued when it is
         within its refresh margin.
         """
-        record = self.current_signer(now)
+        return self._sign_as(SignerRole.DOCUMENT, data, now)
+
+    def sign_audit(self, data: bytes, now: dt.datetime) -> SignatureResult:
+        """Sign an audit-log checkpoint ``data`` with the current audit signer.
+
+        Never a document signer: the result's certificate carries the audit-signing EKU only.
+        The same housekeeping as :meth:`sign` (rotation, CRL refresh); a key directory without
+        an audit signer gets one here, under the keys directory's exclusive lock.
+        """
+        return self._sign_as(SignerRole.AUDIT, data, now)
+
+    def _sign_as(self, role: SignerRole, data: bytes, now: dt.datetime) -> SignatureResult:
+        record = self.current_signer(now, role=role)
         self.root(now)
         if self._crl_due(_utc(now)):
             self.refresh_crl(now)
@@ -437,7 +514,7 @@ class KeyManager:
                 s.revoked_at or now,
                 REVOCATION_REASONS.get(s.revocation_reason or "", x509.ReasonFlags.unspecified),
             )
-            for s in registry.signers
+            for s in [*registry.signers, *registry.audit_signers]
             if s.state == "revoked"
         ]
         crl = build_crl(self.store, handle, cert, revoked, number, now, registry.policy)
@@ -466,7 +543,7 @@ class KeyManager:
         return True
 
     def revoke_signer(self, signer_id: str, reason: str, now: dt.datetime) -> SignerRecord:
-        """Revoke a signer and reissue the CRL at once."""
+        """Revoke a document or audit signer and reissue the CRL at once."""
         with self._exclusive():
             return self._revoke_signer(signer_id, reason, now)
 
@@ -478,15 +555,16 @@ class KeyManager:
                 f"unknown revocation reason {reason!r} (one of {', '.join(REVOCATION_REASONS)})"
             )
         record = self.signer(signer_id)
+        what = _WHAT[record.role]
         if record.state == "revoked":
-            raise KeyStoreError(f"document signer {signer_id} is already revoked")
+            raise KeyStoreError(f"{what} {signer_id} is already revoked")
         self.root(now)
         self.store.check()
         with self._transaction():
             record.state, record.revoked_at, record.revocation_reason = "revoked", now, reason
             self._issue_crl(now)
             save_registry(self.directory, self.registry)
-        log.warning("revoked document signer %s (%s)", signer_id, reason)
+        log.warning("revoked %s %s (%s)", what, signer_id, reason)
         return record
 
     # -- master keys ----------------------------------------------------------------------
@@ -555,24 +633,32 @@ class KeyManager:
             if r.state == "active" and not r.not_before <= now < r.not_after:
                 row["state"] = "expired"
             roots.append(row)
-        signers = []
-        for s in registry.signers:
-            row = s.to_json()
-            row["state"] = s.effective_state(now)
-            row["signing_window_days"] = registry.policy.signing_window_days
-            signers.append(row)
+        windows = {
+            SignerRole.DOCUMENT: registry.policy.signing_window_days,
+            SignerRole.AUDIT: registry.policy.audit_signing_window_days,
+        }
+        signers: dict[SignerRole, list[dict[str, Any]]] = {}
+        for role in SignerRole:
+            signers[role] = []
+            for s in registry.signers_of(role):
+                row = s.to_json()
+                row["state"] = s.effective_state(now)
+                row["signing_window_days"] = windows[role]
+                signers[role].append(row)
         return {
             "directory": str(self.directory),
             "store": registry.store,
             "policy": registry.policy.to_json(),
             "roots": roots,
-            "signers": signers,
+            "signers": signers[SignerRole.DOCUMENT],
+            "audit_signers": signers[SignerRole.AUDIT],
             "master_keys": [m.to_json() for m in registry.master_keys],
             "crl": None if registry.crl is None else registry.crl.to_json(),
         }
 
     def export_trust(self, target: Path, now: dt.datetime) -> Path:
-        """Write root(s), the current CRL, signer certificates and ``manifest.json``.
+        """Write root(s), the current CRL, document and audit signer certificates and
+        ``manifest.json`` (``signers`` and ``audit_signers``, each entry with its ``role``).
 
         The CRL is reissued first if it is within its refresh margin (that needs the store).
         Returns the manifest path.
@@ -587,6 +673,7 @@ class KeyManager:
             "generated_at": now.isoformat(),
             "roots": [],
             "signers": [],
+            "audit_signers": [],
             "crl": None,
         }
         for r in registry.roots:
@@ -595,18 +682,23 @@ class KeyManager:
             manifest["roots"].append(
                 {"id": r.id, "file": name, "not_after": r.not_after.isoformat()}
             )
-        for s in registry.signers:
-            name = f"signer-{s.id}.pem"
-            files[name] = self._public_pem(s.cert_file)
-            manifest["signers"].append(
-                {
-                    "id": s.id,
-                    "file": name,
-                    "state": s.effective_state(now),
-                    "signing_not_after": s.signing_not_after.isoformat(),
-                    "not_after": s.not_after.isoformat(),
-                }
-            )
+        for key, records in (
+            ("signers", registry.signers),
+            ("audit_signers", registry.audit_signers),
+        ):
+            for s in records:
+                name = f"signer-{s.id}.pem"
+                files[name] = self._public_pem(s.cert_file)
+                manifest[key].append(
+                    {
+                        "id": s.id,
+                        "role": s.role.value,
+                        "file": name,
+                        "state": s.effective_state(now),
+                        "signing_not_after": s.signing_not_after.isoformat(),
+                        "not_after": s.not_after.isoformat(),
+                    }
+                )
         if registry.crl is not None:
             files["crl.pem"] = self._public_pem(registry.crl.file, crl=True)
             manifest["crl"] = {
@@ -617,6 +709,7 @@ class KeyManager:
         for entry in [
             *manifest["roots"],
             *manifest["signers"],
+            *manifest["audit_signers"],
             *([manifest["crl"]] if manifest["crl"] else []),
         ]:
             entry["sha256"] = hashlib.sha256(files[entry["file"]]).hexdigest()

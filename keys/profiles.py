@@ -10,18 +10,26 @@ Modelled on ISO/IEC 18013-5 Annex B (IACA root and document signer certificates)
   AKI/SKI, the signing window as ``privateKeyUsagePeriod``, optional CRL distribution point.
   Validity = signing window (90 days) + the longest permit validity (5 years + 1 day),
   clipped to the root's validity: the certificate must verify as long as a permit it signed.
+* **audit signer**: the same end-entity profile with ``extendedKeyUsage``
+  :data:`OID_AUDIT_SIGNING` (critical) instead of document signing, always ECDSA P-256
+  (:data:`AUDIT_SIGNER_ALGORITHM`).  It signs audit-log checkpoints and nothing else; a
+  document signer never signs checkpoints and an audit signer never signs permits (each
+  verifier requires its own EKU and refuses the other's).  Validity = its signing window
+  (default 365 days) clipped to the root's: a checkpoint is verified against the certificate
+  as it was at the checkpoint's time (chain model), so the certificate need not outlive it.
 * **CRL**: signed by the root, CRL number and AKI extensions, reason codes per entry,
   ``nextUpdate`` = thisUpdate + 30 days.
 
 The document-signing EKU sits under permit's private OID arc ``2.25.<UUID>`` (X.667: a UUID
 turned into an OID needs no registration), mirroring ISO 18013-5's mDL DS EKU
-``1.0.18013.5.1.2``: ``<arc>.1.2``.
+``1.0.18013.5.1.2``: ``<arc>.1.2``.  The audit-log signing EKU is the next one, ``<arc>.1.3``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
 from typing import Any, TypeGuard
 
 from cryptography import x509
@@ -33,14 +41,20 @@ from .signer import store_private_key
 from .store import Algorithm, KeyHandle, KeyStore, SigningPublicKey
 
 __all__ = [
+    "AUDIT_SIGNER_ALGORITHM",
     "MAX_CITY_LENGTH",
     "MAX_ORGANISATION_LENGTH",
     "MAX_PERIOD_DAYS",
     "MDL_DOCUMENT_SIGNER_EKU",
+    "OID_AUDIT_SIGNING",
     "OID_DOCUMENT_SIGNING",
     "PERMIT_OID_ARC",
+    "ROLE_EKU",
     "PkiPolicy",
     "RevokedEntry",
+    "SignerRole",
+    "audit_signer_name",
+    "build_audit_signer_certificate",
     "build_crl",
     "build_root_certificate",
     "build_signer_certificate",
@@ -52,14 +66,32 @@ __all__ = [
 PERMIT_OID_ARC = "2.25.257261983217646200838263771580933718352"
 #: Extended key usage of document signer certificates.
 OID_DOCUMENT_SIGNING = ObjectIdentifier(PERMIT_OID_ARC + ".1.2")
+#: Extended key usage of audit signer certificates (signed audit-log checkpoints only).
+OID_AUDIT_SIGNING = ObjectIdentifier(PERMIT_OID_ARC + ".1.3")
 #: The model: ISO/IEC 18013-5 mDL document signer EKU.
 MDL_DOCUMENT_SIGNER_EKU = ObjectIdentifier("1.0.18013.5.1.2")
 
 DAY = dt.timedelta(days=1)
 
+
+class SignerRole(StrEnum):
+    """What an end-entity key of the authority may sign (one role per key, one EKU each)."""
+
+    DOCUMENT = "document-signer"
+    AUDIT = "audit-signer"
+
+
+#: The extended key usage that marks each role's certificates.
+ROLE_EKU = {SignerRole.DOCUMENT: OID_DOCUMENT_SIGNING, SignerRole.AUDIT: OID_AUDIT_SIGNING}
+#: Audit signers are ECDSA P-256 whatever the policy's algorithm (checkpoints are small and
+#: checked with standard tools; the root's algorithm only signs the certificate).
+AUDIT_SIGNER_ALGORITHM = Algorithm.ECDSA_P256
+
 #: X.520 upper bound of commonName and organizationName (RFC 5280 ub-common-name etc.).
 _NAME_MAX = 64
-_SIGNER_CN_SUFFIX = " Residence Permit Document Signer 9999"  # the longest CN built from city
+#: The longest CN built from city (the audit signer's " Residence Permit Audit Signer 9999" is
+#: shorter).
+_SIGNER_CN_SUFFIX = " Residence Permit Document Signer 9999"
 #: Longest city name: the document signer CN built from it must fit in 64 characters.
 MAX_CITY_LENGTH = _NAME_MAX - len(_SIGNER_CN_SUFFIX)
 MAX_ORGANISATION_LENGTH = _NAME_MAX
@@ -72,6 +104,7 @@ _PERIODS = (
     "signing_window_days",
     "permit_validity_days",
     "crl_validity_days",
+    "audit_signing_window_days",
 )
 _TEXTS = {"city": MAX_CITY_LENGTH, "organisation": MAX_ORGANISATION_LENGTH}
 
@@ -99,6 +132,8 @@ class PkiPolicy:
     crl_validity_days: int = 30
     crl_refresh_margin_days: int = 7
     crl_url: str | None = None
+    #: Signing window (and certificate validity) of each audit signer.
+    audit_signing_window_days: int = 365
 
     def __post_init__(self) -> None:
         for name, limit in _TEXTS.items():
@@ -202,6 +237,10 @@ def signer_name(policy: PkiPolicy, seq: int) -> x509.Name:
     return _name(policy, f"{policy.city} Residence Permit Document Signer {seq:04d}")
 
 
+def audit_signer_name(policy: PkiPolicy, seq: int) -> x509.Name:
+    return _name(policy, f"{policy.city} Residence Permit Audit Signer {seq:04d}")
+
+
 def _hash(algorithm: Algorithm) -> hashes.SHA256 | hashes.SHA384 | None:
     """The hash argument of the x509 builders' ``sign`` (``None`` for Ed25519)."""
     if algorithm is Algorithm.ECDSA_P256:
@@ -264,10 +303,63 @@ def build_signer_certificate(
     not_after: dt.datetime,
 ) -> x509.Certificate:
     """A document-signer certificate for ``public``, certified by the root."""
+    return _end_entity_certificate(
+        store,
+        root_handle,
+        root_cert,
+        public,
+        policy,
+        signer_name(policy, seq),
+        SignerRole.DOCUMENT,
+        not_before,
+        signing_not_after,
+        not_after,
+    )
+
+
+def build_audit_signer_certificate(
+    store: KeyStore,
+    root_handle: KeyHandle,
+    root_cert: x509.Certificate,
+    public: SigningPublicKey,
+    policy: PkiPolicy,
+    seq: int,
+    not_before: dt.datetime,
+    signing_not_after: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """An audit-signer certificate for ``public`` (EKU :data:`OID_AUDIT_SIGNING`)."""
+    return _end_entity_certificate(
+        store,
+        root_handle,
+        root_cert,
+        public,
+        policy,
+        audit_signer_name(policy, seq),
+        SignerRole.AUDIT,
+        not_before,
+        signing_not_after,
+        not_after,
+    )
+
+
+def _end_entity_certificate(
+    store: KeyStore,
+    root_handle: KeyHandle,
+    root_cert: x509.Certificate,
+    public: SigningPublicKey,
+    policy: PkiPolicy,
+    subject: x509.Name,
+    role: SignerRole,
+    not_before: dt.datetime,
+    signing_not_after: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """The end-entity profile shared by both roles; only the name and the EKU differ."""
     root_ski = root_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     builder = (
         x509.CertificateBuilder()
-        .subject_name(signer_name(policy, seq))
+        .subject_name(subject)
         .issuer_name(root_cert.subject)
         .public_key(public)
         .serial_number(x509.random_serial_number())
@@ -288,7 +380,7 @@ def build_signer_certificate(
             ),
             critical=True,
         )
-        .add_extension(x509.ExtendedKeyUsage([OID_DOCUMENT_SIGNING]), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ROLE_EKU[role]]), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),

@@ -1,9 +1,14 @@
 """The key registry: ``$PERMIT_HOME/keys/registry.json`` (metadata only, no key material).
 
-It names every root, document signer and master key version, their algorithm, validity,
-signing window and state, the store that holds them and the current CRL.  It is written
-atomically (temp file, fsync, ``os.replace``), mode 0600, and always *after* the key,
+It names every root, document signer, audit signer and master key version, their algorithm,
+validity, signing window and state, the store that holds them and the current CRL.  It is
+written atomically (temp file, fsync, ``os.replace``), mode 0600, and always *after* the key,
 certificate and CRL files it refers to.
+
+Format ``permit-key-registry-v2`` added ``audit_signers``.  A v1 registry (no audit signer
+yet) is read as having none; it is written back as v2, which an older permit refuses as
+corrupted instead of silently dropping the audit signers (and un-revoking them on the next
+CRL it would issue).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 from .errors import CorruptKeyFile, KeysNotInitialised
 from .fsutil import write_private_file
-from .profiles import PkiPolicy
+from .profiles import PkiPolicy, SignerRole
 from .store import Algorithm
 
 __all__ = [
@@ -31,7 +36,9 @@ __all__ = [
 ]
 
 REGISTRY_NAME = "registry.json"
-_FORMAT = "permit-key-registry-v1"
+_FORMAT = "permit-key-registry-v2"
+#: Formats read (v1 has no audit signers).
+_READABLE = ("permit-key-registry-v1", _FORMAT)
 
 
 def _t(value: dt.datetime | None) -> str | None:
@@ -81,6 +88,8 @@ class RootRecord:
 
 @dataclass
 class SignerRecord:
+    """A document signer (``ds-NNNN``) or an audit signer (``audit-NNNN``), by ``role``."""
+
     id: str
     seq: int
     algorithm: Algorithm
@@ -93,6 +102,7 @@ class SignerRecord:
     state: str = "active"  # active | retired | revoked
     revoked_at: dt.datetime | None = None
     revocation_reason: str | None = None
+    role: SignerRole = SignerRole.DOCUMENT
 
     def in_window(self, now: dt.datetime) -> bool:
         return self.not_before <= now < self.signing_not_after
@@ -121,10 +131,14 @@ class SignerRecord:
             "state": self.state,
             "revoked_at": _t(self.revoked_at),
             "revocation_reason": self.revocation_reason,
+            "role": self.role.value,
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> SignerRecord:
+    def from_json(cls, d: dict[str, Any], role: SignerRole = SignerRole.DOCUMENT) -> SignerRecord:
+        """A record of the list for ``role``; ValueError if it claims another role."""
+        if d.get("role", role.value) != role.value:
+            raise ValueError("signer role does not match its list")
         return cls(
             str(d["id"]),
             int(d["seq"]),
@@ -138,6 +152,7 @@ class SignerRecord:
             str(d["state"]),
             _p(d["revoked_at"]) if d.get("revoked_at") else None,
             d.get("revocation_reason"),
+            role,
         )
 
 
@@ -189,6 +204,11 @@ class Registry:
     signers: list[SignerRecord] = field(default_factory=list)
     master_keys: list[MasterKeyRecord] = field(default_factory=list)
     crl: CrlRecord | None = None
+    audit_signers: list[SignerRecord] = field(default_factory=list)
+
+    def signers_of(self, role: SignerRole) -> list[SignerRecord]:
+        """The (mutable) list of signers with ``role``."""
+        return self.audit_signers if role is SignerRole.AUDIT else self.signers
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -197,13 +217,14 @@ class Registry:
             "policy": self.policy.to_json(),
             "roots": [r.to_json() for r in self.roots],
             "signers": [s.to_json() for s in self.signers],
+            "audit_signers": [s.to_json() for s in self.audit_signers],
             "master_keys": [m.to_json() for m in self.master_keys],
             "crl": None if self.crl is None else self.crl.to_json(),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Registry:
-        if d.get("format") != _FORMAT:
+        if d.get("format") not in _READABLE:
             raise ValueError("format")
         return cls(
             store=str(d["store"]),
@@ -212,6 +233,9 @@ class Registry:
             signers=[SignerRecord.from_json(s) for s in d["signers"]],
             master_keys=[MasterKeyRecord.from_json(m) for m in d["master_keys"]],
             crl=None if d.get("crl") is None else CrlRecord.from_json(d["crl"]),
+            audit_signers=[
+                SignerRecord.from_json(s, SignerRole.AUDIT) for s in d.get("audit_signers", [])
+            ],
         )
 
 

@@ -1,18 +1,27 @@
-"""Offline verification of document signers against an exported trust directory.
+"""Offline verification of document and audit signers against an exported trust directory.
 
-A verifier (bank, merchant) holds the directory written by ``permit keys export-trust``: the
-root certificate(s), the current CRL and a ``manifest.json``.  :func:`validate_signer` checks a
-signer chain with cryptography's X.509 verifier (``PolicyBuilder``, path building and
-signature checks, RFC 5280 profile for the CA), plus what that verifier leaves to us:
+A verifier (bank, merchant, auditor) holds the directory written by ``permit keys
+export-trust``: the root certificate(s), the current CRL and a ``manifest.json``.
+:func:`validate_signer` (document signers) and :func:`validate_audit_signer` (audit-log
+checkpoints) check a signer chain with cryptography's X.509 verifier (``PolicyBuilder``, path
+building and signature checks, RFC 5280 profile for the CA), plus what that verifier leaves
+to us:
 
-* the end-entity policy requires our document-signing EKU, ``keyUsage`` digitalSignature
-  and CA:FALSE (``ExtensionPolicy`` replaces the web-PKI client-auth EKU check);
+* the end-entity policy requires the role's EKU (document signing, or audit-log signing),
+  refuses a certificate that also carries the other role's EKU, and requires ``keyUsage``
+  digitalSignature and CA:FALSE (``ExtensionPolicy`` replaces the web-PKI client-auth EKU
+  check);
 * the signing time ``at`` lies inside the signer's signing window (``privateKeyUsagePeriod``)
   and is not in the future;
 * the CRL is signed by the root, current at ``now`` and does not list the signer.
 
+The path is validated at ``now`` for document signers (their certificates outlive the permits
+they sign) and at the signing time ``at`` for audit signers (chain model: a checkpoint stays
+verifiable after its signer's short certificate has expired; revocation is still checked
+against the CRL current at ``now``).
+
 Ed25519 chains take a documented manual path (:func:`_validate_ed25519_chain`): the web-PKI
-profile of cryptography's verifier does not allow Ed25519 keys.
+profile of cryptography's verifier does not allow Ed25519 keys or signatures.
 
 Every failure raises :class:`keys.errors.SignerValidationError`, and nothing else.
 """
@@ -21,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +38,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.oid import ObjectIdentifier, SignatureAlgorithmOID
 from cryptography.x509.verification import (
     Criticality,
     ExtensionPolicy,
@@ -39,9 +49,15 @@ from cryptography.x509.verification import (
 )
 
 from .errors import SignerValidationError
-from .profiles import OID_DOCUMENT_SIGNING
+from .profiles import ROLE_EKU, SignerRole
 
-__all__ = ["TrustList", "load_trust_dir", "validate_signer"]
+__all__ = [
+    "TrustList",
+    "certificate_role",
+    "load_trust_dir",
+    "validate_audit_signer",
+    "validate_signer",
+]
 
 
 @dataclass(frozen=True)
@@ -51,11 +67,17 @@ class TrustList:
     roots: tuple[x509.Certificate, ...]
     crls: tuple[x509.CertificateRevocationList, ...]
     signers: tuple[x509.Certificate, ...] = ()
+    audit_signers: tuple[x509.Certificate, ...] = ()
 
     def validate_signer(
         self, cert_chain: Sequence[x509.Certificate], at: dt.datetime, now: dt.datetime
     ) -> x509.Certificate:
         return validate_signer(self, cert_chain, at=at, now=now)
+
+    def validate_audit_signer(
+        self, cert_chain: Sequence[x509.Certificate], at: dt.datetime, now: dt.datetime
+    ) -> x509.Certificate:
+        return validate_audit_signer(self, cert_chain, at=at, now=now)
 
 
 def _member(path: Path, name: object) -> Path:
@@ -83,24 +105,52 @@ def load_trust_dir(path: Path) -> TrustList:
             x509.load_pem_x509_certificate(_member(path, s["file"]).read_bytes())
             for s in manifest["signers"]
         )
+        audit_signers = tuple(  # absent from trust lists exported before audit signers
+            x509.load_pem_x509_certificate(_member(path, s["file"]).read_bytes())
+            for s in manifest.get("audit_signers", [])
+        )
         crl = manifest.get("crl")
         crls = (x509.load_pem_x509_crl(_member(path, crl["file"]).read_bytes()),) if crl else ()
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise SignerValidationError(
             f"unreadable trust directory {path}: {type(exc).__name__}"
         ) from None
-    return TrustList(roots, crls, signers)
+    return TrustList(roots, crls, signers, audit_signers)
+
+
+def certificate_role(cert: x509.Certificate) -> SignerRole | None:
+    """The role the certificate's extendedKeyUsage gives it: exactly one of our signing EKUs,
+    else ``None`` (no EKU, neither, or both).  Says nothing about trust: see the validators."""
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    roles = [role for role, oid in ROLE_EKU.items() if oid in eku]
+    return roles[0] if len(roles) == 1 else None
 
 
 _NO_POLICY: Any = None  # the manual path calls the validators without a Policy
 
 
-def _check_ds_eku(_policy: Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage) -> None:
-    if OID_DOCUMENT_SIGNING not in eku:
-        raise ValueError("not a document signer (extendedKeyUsage)")
+_ROLE_NAME = {SignerRole.DOCUMENT: "a document signer", SignerRole.AUDIT: "an audit signer"}
+_EkuCheck = Callable[[Policy, x509.Certificate, x509.ExtendedKeyUsage], None]
 
 
-def _check_ds_key_usage(_policy: Policy, _cert: x509.Certificate, ku: x509.KeyUsage) -> None:
+def _eku_check(role: SignerRole) -> _EkuCheck:
+    """The EKU rule of ``role``: its own EKU present, no other role's EKU (one duty per key)."""
+    required = ROLE_EKU[role]
+    others: list[ObjectIdentifier] = [oid for r, oid in ROLE_EKU.items() if r is not role]
+
+    def check(_policy: Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage) -> None:
+        if required not in eku:
+            raise ValueError(f"not {_ROLE_NAME[role]} (extendedKeyUsage)")
+        if any(oid in eku for oid in others):
+            raise ValueError(f"{_ROLE_NAME[role]} must not carry another role's extendedKeyUsage")
+
+    return check
+
+
+def _check_key_usage(_policy: Policy, _cert: x509.Certificate, ku: x509.KeyUsage) -> None:
     if not ku.digital_signature or ku.key_cert_sign:
         raise ValueError("keyUsage is not digitalSignature only")
 
@@ -112,11 +162,11 @@ def _check_not_ca(
         raise ValueError("a CA certificate cannot sign documents")
 
 
-def _ee_policy() -> ExtensionPolicy:
+def _ee_policy(role: SignerRole) -> ExtensionPolicy:
     return (
         ExtensionPolicy.permit_all()
-        .require_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _check_ds_eku)
-        .require_present(x509.KeyUsage, Criticality.CRITICAL, _check_ds_key_usage)
+        .require_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _eku_check(role))
+        .require_present(x509.KeyUsage, Criticality.CRITICAL, _check_key_usage)
         .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, _check_not_ca)
     )
 
@@ -132,8 +182,31 @@ def validate_signer(
 ) -> x509.Certificate:
     """Validate a DS chain (leaf first) for a signature made at ``at``, checked at ``now``.
 
-    Returns the verified leaf certificate.
+    The chain must be valid at ``now`` and the leaf must be a document signer.  Returns the
+    verified leaf certificate.
     """
+    return _validate(trust, cert_chain, at, now, SignerRole.DOCUMENT)
+
+
+def validate_audit_signer(
+    trust: TrustList, cert_chain: Sequence[x509.Certificate], at: dt.datetime, now: dt.datetime
+) -> x509.Certificate:
+    """Validate an audit-signer chain (leaf first) for a checkpoint signed at ``at``.
+
+    The chain must have been valid at ``at`` (not necessarily at ``now``), the leaf must be an
+    audit signer (audit-signing EKU, no document-signing EKU) that could sign at ``at``, and
+    the CRL current at ``now`` must not list it.  Returns the verified leaf certificate.
+    """
+    return _validate(trust, cert_chain, at, now, SignerRole.AUDIT)
+
+
+def _validate(
+    trust: TrustList,
+    cert_chain: Sequence[x509.Certificate],
+    at: dt.datetime,
+    now: dt.datetime,
+    role: SignerRole,
+) -> x509.Certificate:
     at, now = _utc(at, "at"), _utc(now, "now")
     if not cert_chain:
         raise SignerValidationError("empty certificate chain")
@@ -142,27 +215,34 @@ def validate_signer(
     if not trust.roots:
         raise SignerValidationError("no trust anchors")
     leaf = cert_chain[0]
-    if isinstance(leaf.public_key(), ed25519.Ed25519PublicKey):
-        root = _validate_ed25519_chain(trust, leaf, now)
+    path_time = at if role is SignerRole.AUDIT else now
+    if (
+        isinstance(leaf.public_key(), ed25519.Ed25519PublicKey)
+        or leaf.signature_algorithm_oid == SignatureAlgorithmOID.ED25519
+    ):
+        root = _validate_ed25519_chain(trust, leaf, path_time, role)
     else:
-        root = _validate_with_cryptography(trust, cert_chain, now)
+        root = _validate_with_cryptography(trust, cert_chain, path_time, role)
     _check_window_and_crl(trust, leaf, root, at, now)
     return leaf
 
 
 def _validate_with_cryptography(
-    trust: TrustList, cert_chain: Sequence[x509.Certificate], now: dt.datetime
+    trust: TrustList,
+    cert_chain: Sequence[x509.Certificate],
+    path_time: dt.datetime,
+    role: SignerRole,
 ) -> x509.Certificate:
-    """Path validation by cryptography's verifier; returns the trust anchor used."""
+    """Path validation by cryptography's verifier at ``path_time``; returns the anchor used."""
     leaf = cert_chain[0]
     try:
         verifier = (
             PolicyBuilder()
             .store(Store(list(trust.roots)))
-            .time(now)
+            .time(path_time)
             .max_chain_depth(1)
             .extension_policies(
-                ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=_ee_policy()
+                ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=_ee_policy(role)
             )
             .build_client_verifier()
         )
@@ -173,13 +253,14 @@ def _validate_with_cryptography(
 
 
 def _validate_ed25519_chain(
-    trust: TrustList, leaf: x509.Certificate, now: dt.datetime
+    trust: TrustList, leaf: x509.Certificate, path_time: dt.datetime, role: SignerRole
 ) -> x509.Certificate:
-    """The manual path for Ed25519, which cryptography's web-PKI verifier forbids.
+    """The manual path for Ed25519 keys or signatures, which cryptography's web-PKI verifier
+    forbids (an Ed25519 root certifies a P-256 audit signer with an Ed25519 signature).
 
     Checks what the verifier would for our one-level chain: a trusted root with the leaf's
     issuer name and a valid signature over the leaf, CA constraints of the root, validity of
-    both at ``now``, and the same end-entity extension rules.
+    both at ``path_time``, and the same end-entity extension rules.
     """
     for root in trust.roots:
         if root.subject != leaf.issuer:
@@ -191,18 +272,19 @@ def _validate_ed25519_chain(
         break
     else:
         raise SignerValidationError("signer chain does not validate: no trusted issuer")
+    when = "at the signing time" if role is SignerRole.AUDIT else "now"
     for cert, what in ((root, "root"), (leaf, "signer")):
-        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-            raise SignerValidationError(f"signer chain does not validate: {what} not valid now")
+        if not cert.not_valid_before_utc <= path_time <= cert.not_valid_after_utc:
+            raise SignerValidationError(f"signer chain does not validate: {what} not valid {when}")
     try:
         bc = root.extensions.get_extension_for_class(x509.BasicConstraints).value
         ku = root.extensions.get_extension_for_class(x509.KeyUsage).value
         if not bc.ca or not ku.key_cert_sign:
             raise ValueError("root is not a CA")
-        _check_ds_eku(
+        _eku_check(role)(
             _NO_POLICY, leaf, leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         )
-        _check_ds_key_usage(
+        _check_key_usage(
             _NO_POLICY, leaf, leaf.extensions.get_extension_for_class(x509.KeyUsage).value
         )
         try:

@@ -3,7 +3,11 @@
 * ``permit audit verify [--json] [--trust DIR]``: exit 0 if the whole log verifies, 1 if not
   (naming the first bad entry); signers are checked against ``DIR`` (from
   ``permit keys export-trust``) or, by default, the local key directory.
-* ``permit audit checkpoint``: sign a checkpoint over the current last entry now.
+* ``permit audit checkpoint``: sign a checkpoint over the current last entry now, with the
+  key store's audit signer (created on first use in a key directory that has none).
+
+Checkpoints must be sealed by an audit signer: one signed by a document signer is reported as
+the first bad entry.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--trust", type=Path, default=None, metavar="DIR", help="trust list directory"
     )
     verify.set_defaults(func=run_verify)
-    seal = sub.add_parser("checkpoint", help="sign a checkpoint over the last entry now")
+    seal = sub.add_parser(
+        "checkpoint", help="sign a checkpoint over the last entry now (audit signer)"
+    )
     seal.set_defaults(func=run_checkpoint)
 
 

@@ -1,6 +1,7 @@
 """``permit keys``: the issuing authority's keys (see docs/keys.md).
 
-Subcommands: ``init``, ``list [--json]``, ``rotate``, ``revoke-signer``, ``export-trust``.
+Subcommands: ``init``, ``list [--json]``, ``rotate [--audit | --master-key]``,
+``revoke-signer`` (document or audit signer), ``export-trust``.
 Failures print one line (``permit: error: ...``) and exit 1; never a secret, never a traceback.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from keys.errors import KeyStoreError
 from keys.pki import REVOCATION_REASONS, KeyManager
-from keys.profiles import PkiPolicy
+from keys.profiles import PkiPolicy, SignerRole
 from keys.store import Algorithm
 
 from .common import CliError, print_json
@@ -25,10 +26,14 @@ __all__ = ["register"]
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``keys`` and its subcommands to the ``permit`` parser."""
-    p = subparsers.add_parser("keys", help="issuer keys: root, document signers, master keys")
+    p = subparsers.add_parser(
+        "keys", help="issuer keys: root, document and audit signers, master keys"
+    )
     sub = p.add_subparsers(dest="keys_command", metavar="SUBCOMMAND", required=True)
 
-    init = sub.add_parser("init", help="create root, first signer and master key KVN 1")
+    init = sub.add_parser(
+        "init", help="create root, first document and audit signers and master key KVN 1"
+    )
     defaults = PkiPolicy()
     init.add_argument("--city", default=defaults.city, help="city in certificate names")
     init.add_argument("--organisation", default=defaults.organisation, help="O= of names")
@@ -43,10 +48,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     init.add_argument("--signing-window-days", type=int, default=defaults.signing_window_days)
     init.add_argument("--permit-validity-days", type=int, default=defaults.permit_validity_days)
     init.add_argument("--crl-validity-days", type=int, default=defaults.crl_validity_days)
+    init.add_argument(
+        "--audit-signing-window-days",
+        type=int,
+        default=defaults.audit_signing_window_days,
+        help="signing window of each audit signer (audit-log checkpoints)",
+    )
     init.add_argument("--crl-url", default=None, help="CRL distribution point in signer certs")
     init.set_defaults(func=run_init)
 
-    ls = sub.add_parser("list", help="roots, signers, master keys and the CRL")
+    ls = sub.add_parser("list", help="roots, document and audit signers, master keys, CRL")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=run_list)
 
@@ -54,12 +65,20 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     rot.add_argument(
         "--if-due", action="store_true", help="only when no signer may sign now (for cron)"
     )
-    rot.add_argument(
+    what = rot.add_mutually_exclusive_group()
+    what.add_argument(
+        "--audit",
+        action="store_true",
+        help="certify a new audit signer (checkpoints) instead; also creates the first one",
+    )
+    what.add_argument(
         "--master-key", action="store_true", help="rotate the issuer master key instead"
     )
     rot.set_defaults(func=run_rotate)
 
-    rev = sub.add_parser("revoke-signer", help="revoke a document signer and reissue the CRL")
+    rev = sub.add_parser(
+        "revoke-signer", help="revoke a document or audit signer and reissue the CRL"
+    )
     rev.add_argument("signer_id", metavar="ID")
     rev.add_argument("--reason", required=True, choices=sorted(REVOCATION_REASONS))
     rev.set_defaults(func=run_revoke)
@@ -107,6 +126,7 @@ def run_init(args: argparse.Namespace) -> int:
             crl_validity_days=args.crl_validity_days,
             crl_refresh_margin_days=min(7, args.crl_validity_days - 1),
             crl_url=args.crl_url,
+            audit_signing_window_days=args.audit_signing_window_days,
         )
     except ValueError as exc:
         raise CliError(f"error: {exc}", exit_code=2) from None
@@ -115,9 +135,12 @@ def run_init(args: argparse.Namespace) -> int:
             registry = manager.init(_now(), policy)
     except KeyStoreError as exc:
         raise _fail(exc) from None
-    signer = registry.signers[-1]
+    signer, auditor = registry.signers[-1], registry.audit_signers[-1]
     print(f"initialised keys in {manager.directory} ({registry.store} store)")
-    print(f"root {registry.roots[0].id}, signer {signer.id}, master key KVN 1")
+    print(
+        f"root {registry.roots[0].id}, signer {signer.id}, audit signer {auditor.id}, "
+        "master key KVN 1"
+    )
     return 0
 
 
@@ -134,16 +157,17 @@ def run_list(args: argparse.Namespace) -> int:
     print(f"{info['directory']} ({info['store']} store)")
     for r in info["roots"]:
         print(
-            f"root    {r['id']:<9} {r['algorithm']:<18} {r['not_before']} .. {r['not_after']}"
+            f"root    {r['id']:<10} {r['algorithm']:<18} {r['not_before']} .. {r['not_after']}"
             f"  {r['state']}"
         )
-    for s in info["signers"]:
-        print(
-            f"signer  {s['id']:<9} {s['algorithm']:<18} {s['not_before']} .. {s['not_after']}"
-            f"  signs until {s['signing_not_after']}  {s['state']}"
-        )
+    for label, key in (("signer", "signers"), ("audit", "audit_signers")):
+        for s in info[key]:
+            print(
+                f"{label:<7} {s['id']:<10} {s['algorithm']:<18} {s['not_before']} .. "
+                f"{s['not_after']}  signs until {s['signing_not_after']}  {s['state']}"
+            )
     for m in info["master_keys"]:
-        print(f"master  {m['id']:<9} {m['algorithm']:<18} KVN {m['kvn']}  {m['state']}")
+        print(f"master  {m['id']:<10} {m['algorithm']:<18} KVN {m['kvn']}  {m['state']}")
     crl = info["crl"]
     if crl:
         print(f"crl     #{crl['number']:<8} next update {crl['next_update']}")
@@ -159,15 +183,17 @@ def run_rotate(args: argparse.Namespace) -> int:
                 kvn = manager.rotate_master_key(now)
                 print(f"issuer master key rotated to KVN {kvn}")
                 return 0
-            before = manager.usable_signer(now)
-            record = manager.rotate_signer(now, force=not args.if_due)
+            role = SignerRole.AUDIT if args.audit else SignerRole.DOCUMENT
+            before = manager.usable_signer(now, role)
+            record = manager.rotate_signer(now, force=not args.if_due, role=role)
             manager.refresh_crl(now)
     except KeyStoreError as exc:
         raise _fail(exc) from None
+    what = "audit signer" if role is SignerRole.AUDIT else "document signer"
     if before is not None and record.id == before.id:
-        print(f"signer {record.id} still in its window; nothing to do")
+        print(f"{what} {record.id} still in its window; nothing to do")
     else:
-        print(f"new document signer {record.id} (signs until {record.signing_not_after})")
+        print(f"new {what} {record.id} (signs until {record.signing_not_after})")
     return 0
 
 
@@ -179,7 +205,8 @@ def run_revoke(args: argparse.Namespace) -> int:
             number = manager.registry.crl.number if manager.registry.crl else 0
     except KeyStoreError as exc:
         raise _fail(exc) from None
-    print(f"revoked document signer {record.id} ({args.reason}); CRL {number} issued")
+    what = "audit signer" if record.role is SignerRole.AUDIT else "document signer"
+    print(f"revoked {what} {record.id} ({args.reason}); CRL {number} issued")
     return 0
 
 

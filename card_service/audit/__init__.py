@@ -6,7 +6,13 @@ See docs/register.md, "Audit log".
 from __future__ import annotations
 
 from .chain import GENESIS_HASH, AuditEntry, AuditError, append, entry_hash
-from .checkpoint import CheckpointSigner, SignedCheckpoint, create_checkpoint, maybe_checkpoint
+from .checkpoint import (
+    CheckpointSigner,
+    NotAnAuditSigner,
+    SignedCheckpoint,
+    create_checkpoint,
+    maybe_checkpoint,
+)
 from .models import AuditCheckpoint, AuditEvent, AuditHead
 from .verify import AuditReport, verify_audit_log
 
@@ -19,6 +25,7 @@ __all__ = [
     "AuditHead",
     "AuditReport",
     "CheckpointSigner",
+    "NotAnAuditSigner",
     "SignedCheckpoint",
     "append",
     "create_checkpoint",

@@ -1,12 +1,13 @@
 """Signed checkpoints: a key-store signature over one chain entry seals everything before it.
 
 Signed bytes: ``"permit-audit-checkpoint-v1\\n" || {"entry_hash":..,"seq":..,"time":..}``
-(canonical JSON as in :mod:`.chain`).  The signer is the key store's current document signer
-(:meth:`keys.pki.KeyManager.sign`, which rotates and refreshes the CRL itself); its
-certificate is stored with the checkpoint and verified against the trust list (root + CRL),
-exactly like a record signature.  The signature is made outside the chain-head lock: an
-entry never changes once written, so signing it later is safe and writers are not blocked
-by the key store.
+(canonical JSON as in :mod:`.chain`).  The signer is the key store's current **audit signer**
+(:meth:`keys.pki.KeyManager.sign_audit`, which rotates and refreshes the CRL itself; never a
+document signer, whose key signs permits only).  Its certificate is stored with the checkpoint
+and verified against the trust list with :func:`keys.trust.validate_audit_signer`: chain to a
+trusted root valid at the checkpoint time, audit-signing EKU, inside the signing window, not
+on the current CRL.  The signature is made outside the chain-head lock: an entry never changes
+once written, so signing it later is safe and writers are not blocked by the key store.
 """
 
 from __future__ import annotations
@@ -26,15 +27,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from card_service.register.types import require_utc
+from keys.errors import SignerValidationError
 from keys.pki import SignatureResult
+from keys.profiles import SignerRole
+from keys.trust import TrustList, certificate_role
 
 from .chain import canonical_time
 from .models import AuditCheckpoint, AuditEvent, AuditHead
 
 __all__ = [
     "CheckpointSigner",
+    "NotAnAuditSigner",
     "SignedCheckpoint",
     "checkpoint_message",
+    "checkpoint_signer_problem",
     "create_checkpoint",
     "maybe_checkpoint",
     "verify_checkpoint_signature",
@@ -45,9 +51,17 @@ _DOMAIN = b"permit-audit-checkpoint-v1\n"
 
 
 class CheckpointSigner(Protocol):
-    """What signs checkpoints: :class:`keys.pki.KeyManager` fits."""
+    """What signs checkpoints: :class:`keys.pki.KeyManager` fits (its audit signer).
 
-    def sign(self, data: bytes, now: dt.datetime) -> SignatureResult: ...
+    The method is ``sign_audit``, not ``sign``: an object that can only make document
+    signatures does not type-check as a checkpoint signer.
+    """
+
+    def sign_audit(self, data: bytes, now: dt.datetime) -> SignatureResult: ...
+
+
+class NotAnAuditSigner(ValueError):
+    """The checkpoint signer returned a certificate without the audit-signing EKU."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,10 @@ def create_checkpoint(
         if event is None or session.get(AuditCheckpoint, seq) is not None:
             return None
         digest = event.entry_hash
-    result = signer.sign(checkpoint_message(seq, digest, now), now)
+    result = signer.sign_audit(checkpoint_message(seq, digest, now), now)
+    if certificate_role(result.certificate) is not SignerRole.AUDIT:
+        # never store a checkpoint that verification would reject as not sealed by an auditor
+        raise NotAnAuditSigner(f"signer {result.signer_id} is not an audit signer")
     pem = result.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
     try:
         with Session(engine) as session, session.begin():
@@ -112,10 +129,30 @@ def maybe_checkpoint(
     return create_checkpoint(engine, signer, now) if due else None
 
 
+def checkpoint_signer_problem(
+    certificate: x509.Certificate, at: dt.datetime, trust: TrustList | None, now: dt.datetime
+) -> str | None:
+    """Why ``certificate`` may not seal a checkpoint made at ``at`` (``None`` if it may).
+
+    The audit-signing EKU is required even without a trust list (a document signer's
+    checkpoint is always bad).  With ``trust``: the chain to a trusted root valid at ``at``,
+    the signing window and the CRL current at ``now`` (:func:`keys.trust.validate_audit_signer`).
+    """
+    if certificate_role(certificate) is not SignerRole.AUDIT:
+        return "checkpoint signer is not an audit signer (extendedKeyUsage)"
+    if trust is not None:
+        try:
+            trust.validate_audit_signer([certificate], at=at, now=now)
+        except SignerValidationError as exc:
+            return f"checkpoint signer not trusted: {exc}"
+    return None
+
+
 def verify_checkpoint_signature(
     certificate: x509.Certificate, signature: bytes, message: bytes
 ) -> bool:
-    """Whether ``signature`` over ``message`` verifies with the certificate's key."""
+    """Whether ``signature`` over ``message`` verifies with the certificate's key (the
+    signature only: :func:`checkpoint_signer_problem` checks who the signer is)."""
     key = certificate.public_key()
     try:
         if isinstance(key, ed25519.Ed25519PublicKey):

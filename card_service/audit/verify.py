@@ -2,7 +2,8 @@
 
 Detects an edited entry (hash mismatch), a deleted one (gap in ``seq``), an inserted or
 reordered one (``prev_hash`` link or hash mismatch), a checkpoint that no longer matches its
-entry or whose signature / signer does not verify against the trust list, and a truncated
+entry, whose signature does not verify, whose signer is not an audit signer (a document
+signer's checkpoint is bad) or does not validate against the trust list, and a truncated
 tail (the head or a checkpoint names an entry that is gone).  Entries after the last
 checkpoint are only hash-chained: an insider who rewrites all of them *and* the head cannot
 be caught, which is why the report names how many entries are unsealed.
@@ -19,11 +20,14 @@ from cryptography import x509
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from keys.errors import SignerValidationError
 from keys.trust import TrustList
 
 from .chain import GENESIS_HASH, entry_hash
-from .checkpoint import checkpoint_message, verify_checkpoint_signature
+from .checkpoint import (
+    checkpoint_message,
+    checkpoint_signer_problem,
+    verify_checkpoint_signature,
+)
 from .models import AuditCheckpoint, AuditEvent, AuditHead
 
 __all__ = ["AuditReport", "verify_audit_log"]
@@ -42,7 +46,8 @@ class AuditReport:
     last_checkpoint_seq: int | None = None
     #: Entries after the last checkpoint (chained but not sealed by a signature).
     unsealed_entries: int = 0
-    #: False when no trust list was given: signatures were checked, signers were not.
+    #: False when no trust list was given: signatures and the signers' audit EKU were
+    #: checked, their chain to a root and revocation were not.
     signers_trusted: bool = True
 
     def to_json(self) -> dict[str, Any]:
@@ -125,9 +130,4 @@ def _check_signature(cp: AuditCheckpoint, trust: TrustList | None, now: dt.datet
     message = checkpoint_message(cp.seq, cp.entry_hash, cp.time)
     if not verify_checkpoint_signature(cert, signature, message):
         return "checkpoint signature does not verify"
-    if trust is not None:
-        try:
-            trust.validate_signer([cert], at=cp.time, now=now)
-        except SignerValidationError as exc:
-            return f"checkpoint signer not trusted: {exc}"
-    return None
+    return checkpoint_signer_problem(cert, cp.time, trust, now)

@@ -7,9 +7,17 @@ from collections.abc import Mapping
 
 from .permit_numbers import check_authority_code
 
-__all__ = ["AUTHORITY_CODE_ENV", "authority_code"]
+__all__ = [
+    "AUTHORITY_CODE_ENV",
+    "CHECKPOINT_EVERY_ENV",
+    "DEFAULT_CHECKPOINT_EVERY",
+    "authority_code",
+    "checkpoint_every",
+]
 
 AUTHORITY_CODE_ENV = "PERMIT_AUTHORITY_CODE"
+CHECKPOINT_EVERY_ENV = "PERMIT_AUDIT_CHECKPOINT_EVERY"
+DEFAULT_CHECKPOINT_EVERY = 100
 
 
 def authority_code(env: Mapping[str, str] | None = None) -> str | None:
@@ -17,3 +25,15 @@ def authority_code(env: Mapping[str, str] | None = None) -> str | None:
     env = os.environ if env is None else env
     value = env.get(AUTHORITY_CODE_ENV, "").strip()
     return check_authority_code(value) if value else None
+
+
+def checkpoint_every(env: Mapping[str, str] | None = None) -> int:
+    """``$PERMIT_AUDIT_CHECKPOINT_EVERY``: seal the audit log after this many entries (1-100000,
+    default 100)."""
+    env = os.environ if env is None else env
+    raw = env.get(CHECKPOINT_EVERY_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CHECKPOINT_EVERY
+    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        raise ValueError(f"{CHECKPOINT_EVERY_ENV} must be a whole number from 1 to 100000")
+    return int(raw)

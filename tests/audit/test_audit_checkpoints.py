@@ -1,4 +1,5 @@
-"""Signed checkpoints (key store signer, verified against root + CRL) and ``permit audit``."""
+"""Signed checkpoints (the key store's audit signer, verified against root + CRL) and
+``permit audit``."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def test_register_seals_every_n_entries(db_engine: Engine, key_manager: KeyManag
     assert ok and checkpoints == 3 and unsealed < 4
     with Session(db_engine) as session:
         rows = session.execute(select(AuditCheckpoint)).scalars().all()
-        assert all(r.signer_id.startswith("ds-") for r in rows)
+        assert all(r.signer_id.startswith("audit-") for r in rows)  # never a document signer
 
 
 def test_checkpoint_on_demand_and_nothing_to_do(db_engine: Engine, key_manager: KeyManager) -> None:

@@ -43,7 +43,8 @@ def test_cli_flow(
     assert err.startswith("permit: error: no key registry") and err.count("\n") == 1
 
     assert run(["keys", "init", "--city", "Shenzhen", "--organisation", "Test Bureau"]) == 0
-    assert "ds-0001" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "signer ds-0001" in out and "audit signer audit-0001" in out
     keys_dir = home / "keys"
     assert stat.S_IMODE(keys_dir.stat().st_mode) == 0o700
     for path in keys_dir.rglob("*"):
@@ -74,9 +75,16 @@ def test_cli_flow(
         }
     ]
     assert "Shenzhen" in info["policy"]["city"]
+    assert signer["role"] == "document-signer"
+    [auditor] = info["audit_signers"]
+    assert auditor["id"] == "audit-0001" and auditor["role"] == "audit-signer"
+    assert auditor["state"] == "active" and auditor["algorithm"] == "ecdsa-p256-sha256"
+    assert auditor["signing_window_days"] == 365 == info["policy"]["audit_signing_window_days"]
 
     assert run(["keys", "list"]) == 0
-    assert "ds-0001" in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert "ds-0001" in listing
+    assert any(line.startswith("audit   audit-0001 ") for line in listing.splitlines())
 
     assert run(["keys", "rotate", "--if-due"]) == 0
     assert "nothing to do" in capsys.readouterr().out
@@ -84,11 +92,19 @@ def test_cli_flow(
     assert "ds-0002" in capsys.readouterr().out
     assert run(["keys", "rotate", "--master-key"]) == 0
     assert "KVN 2" in capsys.readouterr().out
+    assert run(["keys", "rotate", "--audit", "--if-due"]) == 0
+    assert "audit signer audit-0001 still in its window" in capsys.readouterr().out
+    assert run(["keys", "rotate", "--audit"]) == 0
+    assert "new audit signer audit-0002" in capsys.readouterr().out
+    assert run(["keys", "rotate", "--audit", "--master-key"]) == 2  # one or the other
+    capsys.readouterr()
 
     assert run(["keys", "revoke-signer", "ds-0001", "--reason", "key-compromise"]) == 0
     assert "revoked" in capsys.readouterr().out
+    assert run(["keys", "revoke-signer", "audit-0001", "--reason", "superseded"]) == 0
+    assert "revoked audit signer audit-0001 (superseded); CRL 3" in capsys.readouterr().out
     assert run(["keys", "revoke-signer", "ds-0042", "--reason", "superseded"]) == 1
-    assert "no document signer 'ds-0042'" in capsys.readouterr().err
+    assert "no document signer or audit signer 'ds-0042'" in capsys.readouterr().err
     assert run(["keys", "revoke-signer", "ds-0002", "--reason", "bored"]) == 2
     capsys.readouterr()
 
@@ -103,13 +119,23 @@ def test_cli_flow(
         "crl.pem",
         "signer-ds-0001.pem",
         "signer-ds-0002.pem",
+        "signer-audit-0001.pem",
+        "signer-audit-0002.pem",
     }
-    assert manifest["crl"]["file"] == "crl.pem" and manifest["crl"]["number"] == 2
+    assert manifest["crl"]["file"] == "crl.pem" and manifest["crl"]["number"] == 3
     assert [s["state"] for s in manifest["signers"]] == ["revoked", "active"]
+    assert {s["role"] for s in manifest["signers"]} == {"document-signer"}
+    audit = manifest["audit_signers"]
+    assert [(s["id"], s["role"], s["state"]) for s in audit] == [
+        ("audit-0001", "audit-signer", "revoked"),
+        ("audit-0002", "audit-signer", "active"),
+    ]
+    assert all(len(s["sha256"]) == 64 for s in [*manifest["signers"], *audit])
     for pem in files - {"manifest.json"}:
         text = (trust / pem).read_text()
         assert text.startswith("-----BEGIN ") and "PRIVATE" not in text
-    assert len(load_trust_dir(trust).roots) == 1
+    loaded = load_trust_dir(trust)
+    assert len(loaded.roots) == 1 and len(loaded.audit_signers) == 2
 
 
 def test_cli_wrong_passphrase(

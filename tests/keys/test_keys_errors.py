@@ -246,9 +246,13 @@ def test_no_secrets_in_logs_or_errors(
             m.init(NOW)
             m.sign(b"x", NOW)
             m.sign(b"y", NOW + 100 * DAY)
+            m.sign_audit(b"checkpoint", NOW)
             m.revoke_signer("ds-0001", "key-compromise", NOW + 100 * DAY)
             m.rotate_master_key(NOW + 100 * DAY)
-            m.export_trust(tmp_path / f"trust-{settings.store}", NOW + 100 * DAY)
+            m.sign_audit(b"checkpoint", NOW + 400 * DAY)  # rotates to audit-0002
+            m.rotate_audit_signer(NOW + 400 * DAY)
+            m.revoke_signer("audit-0001", "key-compromise", NOW + 400 * DAY)
+            m.export_trust(tmp_path / f"trust-{settings.store}", NOW + 400 * DAY)
             for kvn in (1, 2):
                 k = m.card_keys(SERIAL, kvn)
                 derived += [k.enc, k.mac, k.dek]
@@ -270,8 +274,10 @@ def test_no_secrets_in_logs_or_errors(
     )
     expect_error(lambda: KeyManager(file_settings).init(NOW))
 
-    # the file store's private keys, decrypted here with the passphrase
+    # the file store's private keys (root, document and audit signers), decrypted here
     secrets: list[bytes] = list(derived)
+    private_keys = sorted(p.name for p in (tmp_path / "f" / "keys" / "private").glob("*.p8.pem"))
+    assert {"audit-0001.p8.pem", "audit-0003.p8.pem", "ds-0001.p8.pem"} <= set(private_keys)
     for pem in (tmp_path / "f" / "keys" / "private").glob("*.p8.pem"):
         key = serialization.load_pem_private_key(pem.read_bytes(), PASSPHRASE.encode())
         assert isinstance(key, ec.EllipticCurvePrivateKey)

@@ -32,6 +32,10 @@ DEEP = "[" * 100_000 + "]" * 100_000
         ({"signing_window_days": 10**9}, "signing_window_days"),
         ({"permit_validity_days": 3_000_000}, "permit_validity_days"),
         ({"crl_validity_days": 10**7}, "crl_validity_days"),
+        ({"audit_signing_window_days": 0}, "audit_signing_window_days"),
+        ({"audit_signing_window_days": MAX_PERIOD_DAYS + 1}, "audit_signing_window_days"),
+        ({"audit_signing_window_days": False}, "audit_signing_window_days"),
+        ({"audit_signing_window_days": 365.0}, "audit_signing_window_days"),
         ({"root_validity_days": 0}, "root_validity_days"),
         ({"root_validity_days": True}, "root_validity_days"),
         ({"root_validity_days": 30.5}, "root_validity_days"),
@@ -63,6 +67,7 @@ def test_policy_limits_still_build_certificates(manager: KeyManager) -> None:
         organisation="O" * 64,
         root_validity_days=MAX_PERIOD_DAYS,
         permit_validity_days=MAX_PERIOD_DAYS,
+        audit_signing_window_days=MAX_PERIOD_DAYS,
         crl_url="https://crl.example/" + "r" * 900,
     )
     registry = manager.init(NOW, policy)
@@ -81,6 +86,8 @@ def test_policy_limits_still_build_certificates(manager: KeyManager) -> None:
         ({"crl_url": {"u": 1}}, "crl_url"),
         ({"algorithm": 1}, "algorithm"),
         ({"root_validity_days": 10**12}, "root_validity_days"),
+        ({"audit_signing_window_days": "365"}, "audit_signing_window_days"),
+        ({"audit_signing_window_days": -1}, "audit_signing_window_days"),
     ],
 )
 def test_policy_from_json_type_checks(data: dict[str, Any], field: str) -> None:
@@ -92,6 +99,9 @@ def test_policy_from_json_type_checks(data: dict[str, Any], field: str) -> None:
 def test_policy_from_json_round_trip() -> None:
     policy = PkiPolicy(city="Shenzhen", algorithm=Algorithm.ED25519, crl_url="http://c.example/")
     assert PkiPolicy.from_json(json.loads(json.dumps(policy.to_json()))) == policy
+    # a policy stored before audit signers existed gets the default audit window
+    old = {k: v for k, v in policy.to_json().items() if k != "audit_signing_window_days"}
+    assert PkiPolicy.from_json(old).audit_signing_window_days == 365
     with pytest.raises(ValueError, match="JSON object"):
         PkiPolicy.from_json([])  # type: ignore[arg-type]
 
@@ -104,6 +114,8 @@ def test_policy_from_json_round_trip() -> None:
         (["--permit-validity-days", "2958466"], "permit_validity_days"),
         (["--signing-window-days", "99999999999999999999"], "signing_window_days"),
         (["--crl-validity-days", "9999999999"], "crl_validity_days"),
+        (["--audit-signing-window-days", "0"], "audit_signing_window_days"),
+        (["--audit-signing-window-days", "99999999999"], "audit_signing_window_days"),
         (["--city", "x" * 1000], "city"),
         (["--organisation", "x" * 100], "organisation"),
         (["--crl-url", "http://x/" + "é"], "crl_url"),

@@ -90,7 +90,13 @@ def test_chain_validates_with_cryptography_and_openssl(
     public.verify(result.signature, b"record", ec.ECDSA(ds_cert.signature_hash_algorithm))  # type: ignore[arg-type]
     trust = export(initialised, tmp_path, NOW)
     names = sorted(p.name for p in trust.iterdir())
-    assert names == ["crl.pem", "manifest.json", "root-01.pem", "signer-ds-0001.pem"]
+    assert names == [
+        "crl.pem",
+        "manifest.json",
+        "root-01.pem",
+        "signer-audit-0001.pem",
+        "signer-ds-0001.pem",
+    ]
     anchors = load_trust_dir(trust)
     later = NOW + 10 * DAY
     assert anchors.validate_signer([ds_cert], at=NOW, now=later) == ds_cert

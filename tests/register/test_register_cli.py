@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -58,3 +59,65 @@ def test_authority_code_setting() -> None:
     assert authority_code({"PERMIT_AUTHORITY_CODE": "330106"}) == "330106"
     with pytest.raises(ValueError):
         authority_code({"PERMIT_AUTHORITY_CODE": "33A106"})
+
+
+def test_checkpoint_interval_setting() -> None:
+    from card_service.register.settings import checkpoint_every
+
+    assert checkpoint_every({}) == 100
+    assert checkpoint_every({"PERMIT_AUDIT_CHECKPOINT_EVERY": "25"}) == 25
+    for bad in ("0", "-1", "1e3", "x", "100001"):
+        with pytest.raises(ValueError, match="PERMIT_AUDIT_CHECKPOINT_EVERY"):
+            checkpoint_every({"PERMIT_AUDIT_CHECKPOINT_EVERY": bad})
+
+
+def test_workflow_commands_seal_the_audit_log_with_the_audit_signer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The register the officer commands use carries the audit signer: with a 2-entry
+    interval, its writes seal the log by themselves and `permit audit verify` says OK."""
+    import datetime as dt
+
+    from sqlmodel import Session, select
+
+    from api.cli import main
+    from api.cli.workflows import _Env
+    from card_service.audit.models import AuditCheckpoint
+    from card_service.migrations import upgrade
+    from card_service.register.db import make_engine
+    from keys.config import KeySettings
+    from keys.pki import KeyManager
+    from tests.dbfixtures import KEY_PASSPHRASE
+
+    home = tmp_path / "home"
+    url = f"sqlite:///{tmp_path / 'register.db'}"
+    env = {
+        "PERMIT_HOME": str(home),
+        "PERMIT_KEY_PASSPHRASE": KEY_PASSPHRASE,
+        "PERMIT_DATABASE_URL": url,
+        "PERMIT_AUTHORITY_CODE": "330106",
+        "PERMIT_AUDIT_CHECKPOINT_EVERY": "2",
+        "PERMIT_READERS": "sim",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    now = dt.datetime.now(dt.UTC)
+    with KeyManager(KeySettings(directory=home / "keys", env=env)) as manager:
+        manager.init(now - dt.timedelta(minutes=1))
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+
+    station = _Env(now)
+    assert station.register.checkpoint_every == 2
+    for person in range(1, 4):  # three application decisions: sealed after the second
+        approved(station.register, person, now)
+    with Session(station.engine) as session:
+        sealed = list(session.exec(select(AuditCheckpoint)))
+    assert [c.seq for c in sealed] == [2]
+    assert sealed[0].signer_id.startswith("audit-")
+    station.engine.dispose()
+    assert main(["audit", "verify"]) == 0
+
+    monkeypatch.setenv("PERMIT_AUDIT_CHECKPOINT_EVERY", "0")
+    assert main(["reconcile"]) == 2  # a bad setting is a usage error, not a traceback
