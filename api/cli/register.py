@@ -12,7 +12,8 @@ import argparse
 import datetime as dt
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from card_service.migrations import upgrade
 from card_service.register.db import make_engine, redacted_url
@@ -36,8 +37,18 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     show.set_defaults(func=run_show)
 
 
+def _engine() -> Engine:
+    """The register's engine; a bad ``PERMIT_DATABASE_URL`` is a one-line usage error."""
+    try:
+        return make_engine()
+    except ArgumentError:  # not a URL, or a database driver that is not installed
+        raise CliError("error: PERMIT_DATABASE_URL is not a usable database URL", 2) from None
+    except ValueError as exc:  # unsupported database, in-memory SQLite
+        raise CliError(f"error: {exc}", exit_code=2) from None
+
+
 def run_migrate(args: argparse.Namespace) -> int:
-    engine = make_engine()
+    engine = _engine()
     try:
         upgrade(engine)
     except SQLAlchemyError as exc:
@@ -50,7 +61,7 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     now = dt.datetime.now(dt.UTC)
-    engine = make_engine()
+    engine = _engine()
     try:
         reg = Register(engine)
         view = reg.permit(args.number)

@@ -62,18 +62,29 @@ class _Env:
     """Register, issuer keys and reader driver for one command."""
 
     def __init__(self, now: dt.datetime, *, keys: bool = True) -> None:
+        from sqlalchemy.exc import ArgumentError
+
         from card_service.register.db import make_engine
         from card_service.register.service import Register
-        from card_service.register.settings import authority_code
+        from card_service.register.settings import authority_code, checkpoint_every
         from card_service.workflows import IssuerContext
         from keys.errors import KeyStoreError
         from keys.pki import KeyManager
         from reader_drivers import get_driver
 
-        self.engine = make_engine()
-        self.register = Register(self.engine, authority_code=authority_code())
-        self.driver = get_driver()
+        try:
+            code, every = authority_code(), checkpoint_every()
+        except ValueError as exc:
+            raise CliError(f"error: {exc}", exit_code=2) from None
+        try:
+            self.engine = make_engine()
+            self.driver = get_driver()
+        except ArgumentError:  # not a URL, or a database driver that is not installed
+            raise CliError("error: PERMIT_DATABASE_URL is not a usable database URL", 2) from None
+        except ValueError as exc:  # unsupported database; unknown PERMIT_READERS
+            raise CliError(f"error: {exc}", exit_code=2) from None
         self.issuer: Any = None
+        manager: KeyManager | None = None
         if keys:
             try:
                 manager = KeyManager()
@@ -82,6 +93,11 @@ class _Env:
                 self.issuer = IssuerContext.from_key_manager(manager, now)
             except KeyStoreError as exc:
                 raise CliError(f"error: {exc}") from None
+        # With keys at hand the audit log is sealed every ``every`` entries by the audit
+        # signer; commands without keys (revoke) leave the seal to the next one that has them.
+        self.register = Register(
+            self.engine, authority_code=code, checkpoint_signer=manager, checkpoint_every=every
+        )
 
     def workflow(self) -> Any:
         from card_service.workflows import IssuanceWorkflow
@@ -93,20 +109,51 @@ class _Env:
         return IssuanceWorkflow(self.register, self.issuer, self.driver, on_progress=show)
 
 
+def _describe(exc: Exception) -> str | None:
+    """The one-line message for an expected failure; None for anything else (a bug)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from card_service.card.errors import CardError
+    from card_service.register.errors import RegisterError
+    from card_service.workflows import ApplicationError, IssuanceError
+    from reader_drivers.errors import ReaderError
+
+    if isinstance(exc, ApplicationError | IssuanceError | RegisterError | CardError | ReaderError):
+        return f"error: {type(exc).__name__}: {exc}"
+    if isinstance(exc, SQLAlchemyError):
+        # Never the driver's message: it carries SQL parameters (personal data) and may
+        # carry the database URL.
+        return (
+            f"error: register database failed ({type(exc).__name__}): check "
+            "PERMIT_DATABASE_URL and run 'permit register migrate'"
+        )
+    return None
+
+
 def _guard(func: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
-        from card_service.card.errors import CardError
-        from card_service.register.errors import RegisterError
-        from card_service.workflows import ApplicationError, IssuanceError
-        from reader_drivers.errors import ReaderError
-
         try:
             result: int = func(args)
             return result
-        except (ApplicationError, IssuanceError, RegisterError, CardError, ReaderError) as exc:
-            raise CliError(f"error: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:
+            message = _describe(exc)
+            if message is None:
+                raise
+            raise CliError(message) from None
 
     return run
+
+
+def _require_card(driver: Any, reader: str) -> None:
+    """Fail before anything is recorded when the reader does not exist or is empty."""
+    from reader_drivers.errors import NoCard, NoSuchReader
+
+    readers = driver.list_readers()
+    found = [r for r in readers if r.name == reader]
+    if not found:
+        raise NoSuchReader(reader, [r.name for r in readers])
+    if not found[0].card_present:
+        raise NoCard(reader)
 
 
 @_guard
@@ -116,6 +163,7 @@ def _issue(args: argparse.Namespace) -> int:
     now = _now()
     application = load_application(args.application)
     env = _Env(now)
+    _require_card(env.driver, args.reader)
     app_id = args.application_id
     if app_id is None:
         decision = env.register.submit_application(
@@ -124,7 +172,17 @@ def _issue(args: argparse.Namespace) -> int:
         if not decision.approved:
             raise CliError("error: application rejected: " + ",".join(decision.reasons))
         app_id = decision.application_id
-    result = env.workflow().issue(application, app_id, args.reader, now)
+        try:
+            result = env.workflow().issue(application, app_id, args.reader, now)
+        except Exception as exc:
+            message = _describe(exc)
+            if message is None:
+                raise
+            # The application is approved and recorded: a retry must name it.
+            hint = f"application {app_id} is approved: retry with --application-id {app_id}"
+            raise CliError(f"{message} ({hint})") from None
+    else:
+        result = env.workflow().issue(application, app_id, args.reader, now)
     print(f"issued permit {result.permit_number} on card {result.card_serial}")
     if result.pin is not None:
         print(f"PIN letter: PIN {result.pin}  PUK {result.puk}")

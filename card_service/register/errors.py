@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ActivePermitExists",
+    "ApplicationMismatch",
     "CardBusy",
     "InvalidState",
     "NotEligible",
@@ -44,3 +45,15 @@ class NotEligible(RegisterError):
     def __init__(self, reasons: tuple[str, ...]) -> None:
         super().__init__("not eligible: " + ", ".join(reasons))
         self.reasons = reasons
+
+
+class ApplicationMismatch(RegisterError):
+    """The data presented for issuance is not the application the register holds.
+
+    ``fields`` names what differs (names only, never values)."""
+
+    code = "application_mismatch"
+
+    def __init__(self, fields: tuple[str, ...]) -> None:
+        super().__init__("the application data differs from the register's: " + ", ".join(fields))
+        self.fields = fields

@@ -43,7 +43,14 @@ from card_service.record.schedule import (
 
 from .db import transaction
 from .eligibility import Reason, check_eligibility
-from .errors import ActivePermitExists, CardBusy, InvalidState, NotEligible, NotFound
+from .errors import (
+    ActivePermitExists,
+    ApplicationMismatch,
+    CardBusy,
+    InvalidState,
+    NotEligible,
+    NotFound,
+)
 from .models import (
     LIVE_PERMIT_STATES,
     Applicant,
@@ -228,6 +235,40 @@ class Register:
             return ApplicationDecision(row.id, not reasons, tuple(reasons))
 
         return self._write(now, work)
+
+    def check_application(
+        self, application_id: int, applicant: ApplicantData, application: ApplicationData
+    ) -> None:
+        """Raise :class:`ApplicationMismatch` unless ``applicant`` and ``application`` are the
+        stored application ``application_id`` (the data a card is about to carry must be what
+        the register decided on; a replacement carries its original application's data)."""
+        # Before the session: person_key() may open its own (on SQLite every transaction
+        # takes the write lock, so a nested one would wait for ours).
+        presented = self.id_number_hmac(applicant.id_number)
+        with Session(self.engine) as session:
+            stored = session.get(Application, application_id)
+            if stored is None:
+                raise NotFound("no such application")
+            person = session.get(Applicant, stored.applicant_id)
+            assert person is not None
+            differs = []
+            if not hmac.compare_digest(person.id_number_hmac, presented):
+                differs.append("citizen_id")
+            if person.name != applicant.name:
+                differs.append("full_name")
+            if person.birth_date != applicant.birth_date:
+                differs.append("birth_date")
+            for name in (
+                "residence_address",
+                "residence_began",
+                "basis",
+                "evidence_ref",
+                "portrait_digest",
+            ):
+                if getattr(stored, name) != getattr(application, name):
+                    differs.append("portrait" if name == "portrait_digest" else name)
+        if differs:
+            raise ApplicationMismatch(tuple(differs))
 
     @staticmethod
     def _live_permit(session: Session, applicant_id: int) -> Permit | None:

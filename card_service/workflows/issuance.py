@@ -27,7 +27,7 @@ from card_service.card.session import PermitCardSession
 from card_service.card.wire import FileId, LifeCycle
 from card_service.record import Verdict, Verifier, sign_record
 from card_service.record.errors import RecordError
-from card_service.register.errors import ActivePermitExists
+from card_service.register.errors import ActivePermitExists, ApplicationMismatch, NotFound
 from card_service.register.models import PermitState
 from card_service.register.service import Register
 from card_service.register.views import PermitView, Reservation
@@ -67,6 +67,21 @@ class IssuanceResult:
     pin: str | None = field(default=None, repr=False)
     puk: str | None = field(default=None, repr=False)
     resumed: bool = False
+
+
+def check_application(
+    register: Register, application_id: int, application: PermitApplication
+) -> None:
+    """The card will carry ``application``: it must be the register's application
+    ``application_id`` (same person, residence, basis, evidence and portrait)."""
+    try:
+        register.check_application(
+            application_id, application.applicant_data(), application.application_data()
+        )
+    except ApplicationMismatch as exc:
+        raise IssuanceError("application_mismatch", str(exc)) from None
+    except NotFound:
+        raise IssuanceError("application_unknown", "no such application in the register") from None
 
 
 def _digits(count: int) -> str:
@@ -132,6 +147,8 @@ class IssuanceWorkflow:
         ``reservation``: issue an existing reservation (from :meth:`Register.replace`).
         """
         now = utc(now)
+        target = reservation.application_id if reservation is not None else application_id
+        check_application(self.register, target, application)
         connection = self.driver.connect(reader, exclusive=True)
         try:
             session = PermitCardSession(connection)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 
 from card_service.card.session import PermitCardSession
+from card_service.register.errors import NotFound
 from card_service.register.service import Register
 from card_service.register.views import PermitView
 from reader_drivers.base import ReaderDriver
 
 from .application import PermitApplication
 from .card_state import classify_card
-from .issuance import IssuanceResult, IssuanceWorkflow
+from .issuance import IssuanceError, IssuanceResult, IssuanceWorkflow, check_application
 from .issuer import IssuerContext
 from .progress import utc
 
@@ -44,7 +45,15 @@ def replace_permit(
     reader: str,
     now: dt.datetime,
 ) -> IssuanceResult:
-    """Revoke ``number`` (replaced) and issue a new permit onto the blank card in ``reader``."""
+    """Revoke ``number`` (replaced) and issue a new permit onto the blank card in ``reader``.
+
+    ``application`` must be the data of the permit being replaced (checked before anything
+    changes): a replacement card carries the same holder's permit."""
+    try:
+        original = workflow.register.permit(number).application_id
+    except NotFound:
+        raise IssuanceError("not_found", "no such permit", number) from None
+    check_application(workflow.register, original, application)
     connection = workflow.driver.connect(reader)
     try:
         serial = classify_card(PermitCardSession(connection)).serial_text

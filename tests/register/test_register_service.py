@@ -345,3 +345,18 @@ def test_two_service_processes_share_one_postgresql(postgres_database: str) -> N
         report = verify_audit_log(session, None, NOW)
         assert report.ok and report.entries_checked == 60
     engine.dispose()
+
+
+def test_check_application_on_a_fresh_register(db_engine: Engine) -> None:
+    """A new process's Register (person key not cached yet) checks an application without
+    nesting transactions (on SQLite a nested one would wait for the first's write lock)."""
+    from card_service.register.errors import ApplicationMismatch, NotFound
+
+    app_id = approved(make_register(db_engine), 21)
+    fresh = make_register(db_engine)
+    fresh.check_application(app_id, applicant(21), application())
+    with pytest.raises(ApplicationMismatch) as info:
+        fresh.check_application(app_id, applicant(22), application())
+    assert info.value.fields == ("citizen_id", "full_name")
+    with pytest.raises(NotFound):
+        fresh.check_application(999_999, applicant(21), application())

@@ -119,3 +119,38 @@ def test_every_verification_for_a_relying_party_is_audited(world: World) -> None
     # nothing personal in the log: no ID number, no name
     for r in rows:
         assert app.citizen_id not in r.result and app.full_name not in r.result  # type: ignore[attr-defined]
+
+
+def test_the_card_carries_only_the_registers_application(world: World) -> None:
+    """A file that is not the stored application (another person, another portrait...) is
+    refused before anything changes: no reservation, a blank card, the old permit intact."""
+    import dataclasses
+
+    from card_service.workflows.application import synthetic_application
+
+    stranger = synthetic_application(NOW, seed=10_000, portrait_bytes=4_000)
+    app, app_id = world.application()
+    card = world.new_card()
+    reader = world.driver.insert(0, card)
+    with pytest.raises(IssuanceError) as info:
+        world.workflow().issue(stranger, app_id, reader, NOW)
+    assert info.value.code == "application_mismatch"
+    assert "citizen_id" in str(info.value) and stranger.citizen_id not in str(info.value)
+    new_portrait = dataclasses.replace(app, portrait=stranger.portrait)
+    with pytest.raises(IssuanceError, match="portrait"):
+        world.workflow().issue(new_portrait, app_id, reader, NOW)
+    assert world.register.pending_issuances() == []
+    assert card.life_cycle is LifeCycle.BLANK
+    with pytest.raises(IssuanceError) as info:
+        world.workflow().issue(app, 999_999, reader, NOW)
+    assert info.value.code == "application_unknown"
+
+    number = world.workflow().issue(app, app_id, reader, NOW).permit_number
+    world.driver.remove(0)
+    fresh = world.new_card()
+    world.driver.insert(0, fresh)
+    with pytest.raises(IssuanceError) as info:
+        replace_permit(world.workflow(), number, "lost", stranger, reader, NOW)
+    assert info.value.code == "application_mismatch"
+    assert world.register.permit(number).state is PermitState.ISSUED
+    assert fresh.life_cycle is LifeCycle.BLANK
