@@ -15,8 +15,6 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from cryptography import x509
-
 from card_service.card.session import PermitCardSession
 from card_service.card.wire import FileId
 from card_service.record import endorse
@@ -25,6 +23,7 @@ from card_service.record.errors import RecordError
 from card_service.record.schedule import EndorsementNotDue
 from card_service.register.models import PermitState
 from card_service.register.service import Register
+from keys.errors import SignerValidationError
 from reader_drivers.base import ReaderDriver
 
 from .card_state import CardCondition, classify_card
@@ -33,26 +32,9 @@ from .issuance import IssuanceError
 from .issuer import IssuerContext
 from .progress import utc
 
-__all__ = ["EndorsementResult", "endorse_card", "signer_covers"]
+__all__ = ["EndorsementResult", "endorse_card"]
 
 log = logging.getLogger(__name__)
-
-
-def signer_covers(certificate: x509.Certificate, instant: dt.datetime) -> bool:
-    """Whether ``certificate`` (a document signer) may sign at ``instant``: its validity
-    and, if present, its PrivateKeyUsagePeriod (the signing window) contain it."""
-    if not certificate.not_valid_before_utc <= instant <= certificate.not_valid_after_utc:
-        return False
-    try:
-        window = certificate.extensions.get_extension_for_class(x509.PrivateKeyUsagePeriod)
-    except x509.ExtensionNotFound:
-        return True
-
-    def aware(value: dt.datetime | None) -> dt.datetime | None:
-        return value.replace(tzinfo=dt.UTC) if value and value.tzinfo is None else value
-
-    start, end = aware(window.value.not_before), aware(window.value.not_after)
-    return (start is None or start <= instant) and (end is None or instant <= end)
 
 
 @dataclass(frozen=True)
@@ -60,6 +42,16 @@ class EndorsementResult:
     permit_number: str
     sequence: int
     late: bool
+
+
+def _signer_may_sign_at(issuer: IssuerContext, at: dt.datetime, now: dt.datetime) -> bool:
+    """Whether a verifier with the issuer's trust list accepts the current document signer
+    for a signature dated ``at`` (validity, signing window, CRL: the verifier's own rule)."""
+    try:
+        issuer.trust.validate_signer(issuer.signer_chain, at=at, now=now)
+    except SignerValidationError:
+        return False
+    return True
 
 
 def endorse_card(
@@ -94,7 +86,7 @@ def endorse_card(
         behind = len(view.endorsements) == on_card + 1
         last = view.endorsements[-1] if behind else None
         granted = (last.recorded_at if last is not None else None) or now
-        if last is not None and not signer_covers(issuer.signer_chain[0], granted):
+        if last is not None and not _signer_may_sign_at(issuer, granted, now):
             # The item must carry the register's instant (its period depends on it), and a
             # signer certified after that instant cannot sign for it (the verifier would
             # call it FORGED).  Rare: the card write failed and was not retried within the

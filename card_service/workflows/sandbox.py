@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from card_service.card.scp03 import StaticKeys, diversify_card_keys
 from card_service.migrations import upgrade
+from card_service.record import Verifier
 from card_service.record.ephemeral_pki import EphemeralPki
 from card_service.register.db import make_engine
 from card_service.register.service import Register
@@ -49,6 +50,9 @@ class Sandbox:
     kvn: int = 1
     #: Seed of the next synthetic applicant (:meth:`application`).
     seed: int = 0
+    #: One verifier for the station's read-back checks: it caches the validated signer, as
+    #: a long-running issuing service would (a workflow without one makes its own).
+    verifier: Verifier | None = field(default=None, repr=False)
 
     @classmethod
     def create(
@@ -77,7 +81,17 @@ class Sandbox:
             return diversify_card_keys(master_key, serial, version)
 
         issuer = IssuerContext(key_provider, signer.key, signer.chain, pki.trust(now))
-        return cls(engine, register, issuer, driver, now, master_key, pki, kvn)
+        return cls(
+            engine,
+            register,
+            issuer,
+            driver,
+            now,
+            master_key,
+            pki,
+            kvn,
+            verifier=Verifier(issuer.trust),
+        )
 
     def issuer_at(self, now: dt.datetime) -> IssuerContext:
         """The same office later: a document signer certified at ``now`` (as rotation gives)
@@ -105,7 +119,12 @@ class Sandbox:
         self, *, hook: StepHook | None = None, on_progress: ProgressSink | None = None
     ) -> IssuanceWorkflow:
         return IssuanceWorkflow(
-            self.register, self.issuer, self.driver, hook=hook, on_progress=on_progress
+            self.register,
+            self.issuer,
+            self.driver,
+            hook=hook,
+            on_progress=on_progress,
+            verifier=self.verifier,
         )
 
     def close(self) -> None:
