@@ -1,28 +1,12 @@
 """Process-wide settings: where permit keeps its files.
 
 Everything persistent lives under :func:`permit_home` (see docs/architecture.md,
-"Data directory").
+"Data directory").  The resolution and its checks live in :mod:`keys.home` so that the key
+layer, which imports nothing from ``card_service``, uses the very same rule.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from keys.home import InsecureDataDirectory, permit_home
 
-__all__ = ["permit_home"]
-
-
-def permit_home() -> Path:
-    """The data directory: ``$PERMIT_HOME``, else ``$XDG_DATA_HOME/permit``, else
-    ``~/.local/share/permit``; created (with parents) with mode 0700 if missing."""
-    env = os.environ.get("PERMIT_HOME")
-    if env:
-        home = Path(env).expanduser()
-    else:
-        xdg = os.environ.get("XDG_DATA_HOME")
-        base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
-        home = base / "permit"
-    if not home.is_dir():
-        home.mkdir(parents=True, mode=0o700, exist_ok=True)
-        home.chmod(0o700)  # mkdir's mode is filtered by the umask
-    return home
+__all__ = ["InsecureDataDirectory", "permit_home"]

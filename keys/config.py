@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
+from .home import permit_home
 
 __all__ = [
     "MIN_PASSPHRASE_LENGTH",
@@ -49,16 +50,9 @@ _DEFAULT_PASSPHRASES = frozenset(
 
 
 def keys_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$PERMIT_HOME/keys`` (not created here)."""
-    env = os.environ if env is None else env
-    home = env.get("PERMIT_HOME")
-    if home:
-        return Path(home).expanduser() / "keys"
-    try:
-        from card_service.settings import permit_home
-    except ImportError:  # pragma: no cover - the settings module is part of the project
-        return Path.home() / ".local" / "share" / "permit" / "keys"
-    return permit_home() / "keys"
+    """``$PERMIT_HOME/keys`` (not created here; an existing data directory that is not private
+    is refused with :class:`~keys.home.InsecureDataDirectory`)."""
+    return permit_home(env, create=False) / "keys"
 
 
 def _secret(env: Mapping[str, str], name: str, what: str) -> str:

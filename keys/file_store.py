@@ -8,6 +8,11 @@
   so a wrong passphrase is told apart from a corrupted key file before any key is touched.
 
 Every file is 0600 and the directory 0700.  Keys are decrypted in memory only when used.
+
+Every KDF parameter read from disk is bounded before any derivation runs: the scrypt
+parameters of ``store.json`` here, the PBES2 parameters of each PKCS#8 file in
+:mod:`keys.pkcs8` (a damaged or hostile file naming 2^31 PBKDF2 iterations is refused as
+:class:`~keys.errors.CorruptKeyFile`, not run for hours).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .errors import CorruptKeyFile, UnknownKey, UnsupportedAlgorithm, WrongPassphrase
 from .fsutil import ensure_private_dir, write_private_file
+from .pkcs8 import MAX_KEY_FILE, Pkcs8Error, checked_pkcs8_der
 from .store import MASTER_KEY_LENGTH, Algorithm, KeyHandle, SigningPublicKey, master_key_id
 
 __all__ = ["FileKeyStore"]
@@ -109,6 +115,15 @@ def _parse_meta(raw: bytes) -> tuple[bytes, int, int, int, bytes, bytes] | None:
     except ValueError:
         return None
     return salt, n, r, p, nonce, ciphertext
+
+
+def _decrypt_pkcs8(der: bytes, passphrase: bytes) -> Any:
+    """Run the (already bounded) PBES2 key derivation and decrypt the PKCS#8 DER.
+
+    The DER is exactly the bytes :func:`~keys.pkcs8.checked_pkcs8_der` checked, so the parser
+    that bounds the parameters and the one that uses them see the same structure.
+    """
+    return serialization.load_der_private_key(der, password=passphrase)
 
 
 class FileKeyStore:
@@ -226,14 +241,23 @@ class FileKeyStore:
             return cached
         self._key()  # a wrong passphrase is reported as such, not as corruption
         path = self._key_path(handle.key_id)
+        corrupted = CorruptKeyFile(f"key file {path.name} is corrupted or unreadable")
         try:
-            data = path.read_bytes()
+            with path.open("rb") as fh:
+                data = fh.read(MAX_KEY_FILE + 1)
         except FileNotFoundError:
             raise UnknownKey(f"no key {handle.key_id} in the file store") from None
+        except OSError:
+            raise corrupted from None
         try:
-            private = serialization.load_pem_private_key(data, password=self._passphrase)
+            # parameters bounded first: a hostile file never reaches the KDF
+            der = checked_pkcs8_der(data)
+        except Pkcs8Error as exc:
+            raise CorruptKeyFile(f"key file {path.name} is corrupted: {exc}") from None
+        try:
+            private = _decrypt_pkcs8(der, self._passphrase)
         except (ValueError, TypeError, CryptoUnsupported):
-            raise CorruptKeyFile(f"key file {path.name} is corrupted or unreadable") from None
+            raise corrupted from None
         if not isinstance(private, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
             raise CorruptKeyFile(f"key file {path.name} holds an unexpected key type")
         self._signing[handle.key_id] = private

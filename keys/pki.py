@@ -45,7 +45,13 @@ from .errors import (
     UnknownKey,
     UnknownSigner,
 )
-from .fsutil import ensure_private_dir, write_private_file
+from .fsutil import (
+    PUBLIC_FILE_MODE,
+    ensure_output_dir,
+    ensure_private_dir,
+    write_private_file,
+    write_public_file,
+)
 from .profiles import (
     AUDIT_SIGNER_ALGORITHM,
     DAY,
@@ -713,12 +719,12 @@ class KeyManager:
             *([manifest["crl"]] if manifest["crl"] else []),
         ]:
             entry["sha256"] = hashlib.sha256(files[entry["file"]]).hexdigest()
-        target.mkdir(parents=True, exist_ok=True)
+        # never through a link planted in ``target``; 0644: public material for verifiers
+        ensure_output_dir(target)
         for name, data in files.items():
-            path = target / name
-            path.write_bytes(data)
-            path.chmod(0o644)  # public material for verifiers
+            write_public_file(target / name, data, mode=PUBLIC_FILE_MODE)
         manifest_path = target / "manifest.json"
-        manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+        write_public_file(manifest_path, text.encode(), mode=PUBLIC_FILE_MODE)
         log.info("exported trust list to %s", target)
         return manifest_path

@@ -12,6 +12,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from keys.fsutil import UnsafePathError
+from keys.home import InsecureDataDirectory
+
 from . import audit, keys, readers, record, register, sim, workflows
 from .common import CliError
 
@@ -50,5 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"permit: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (InsecureDataDirectory, UnsafePathError) as exc:
+        # a data directory others can read, or an output path that is a link: whichever
+        # command met it first, one line naming the fix
+        print(f"permit: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from card_service.record import RecordError, Verdict, Verifier, sign_record
 from card_service.record.sample import synthetic_applicant
 from keys.errors import KeyStoreError, SignerValidationError
+from keys.fsutil import UnsafePathError, write_public_file
 from keys.trust import TrustList, load_trust_dir
 
 from .common import CliError, print_json
@@ -84,7 +85,10 @@ def run_sample(args: argparse.Namespace) -> int:
     except RecordError as exc:
         raise CliError(f"error: {exc}") from None
     try:
-        args.out.write_bytes(record)
+        # 0600, never through a link or into a fifo/device/directory at that name
+        write_public_file(args.out, record)
+    except UnsafePathError as exc:
+        raise CliError(f"error: {exc}") from None
     except OSError as exc:
         raise CliError(f"error: cannot write {args.out}: {exc.strerror}") from None
     print(f"wrote {args.out} ({len(record)} bytes, signed by {signer.id})")

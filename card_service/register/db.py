@@ -9,6 +9,11 @@
 * ``PERMIT_DATABASE_URL=postgresql+psycopg://...``: PostgreSQL at READ COMMITTED; the
   register serialises with explicit row locks (``SELECT ... FOR UPDATE`` /
   ``UPDATE ... RETURNING``) taken in a fixed order (see docs/register.md).
+
+The SQLite file holds applicants' personal data: it is created 0600 by permit before SQLite
+opens it (SQLite gives its ``-wal`` and ``-shm`` files the mode of the database file,
+whatever the umask), an existing one with group or other bits is tightened to 0600 with a
+warning, and a database path that is a symbolic link or not a regular file is refused.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -24,6 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from card_service.settings import permit_home
+from keys.fsutil import UnsafePathError, ensure_private_dir
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -54,6 +62,43 @@ def redacted_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+#: Files SQLite keeps beside the database (WAL mode, and a rollback journal if ever used).
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _private_sqlite_file(path: str) -> None:
+    """Create the SQLite file ``path`` with mode 0600 before SQLite does (SQLite would use
+    0644 minus the umask); tighten an existing one and its side files to 0600.
+
+    A missing parent directory is created 0700.  A path, or side file, that is a symbolic
+    link or not a regular file is refused with :class:`~keys.fsutil.UnsafePathError`.
+    """
+    db = os.path.abspath(path)
+    parent = os.path.dirname(db)
+    if not os.path.lexists(parent):
+        ensure_private_dir(Path(parent))
+    try:
+        fd = os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        log.info("created register database file %s (mode 0600)", db)
+    for name in (db, *(db + suffix for suffix in _SQLITE_SIDE_FILES)):
+        try:
+            st = os.lstat(name)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePathError(name, "the register file is not a regular file (a link?)")
+        if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+            os.chmod(name, 0o600)
+            log.warning("register file %s was readable by others: now mode 0600", name)
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite's own implicit
     # transaction handling would start a deferred transaction).
@@ -79,6 +124,8 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             raise ValueError("the register needs a SQLite file, not an in-memory database")
+        if not parsed.database.startswith("file:"):  # a URI names its file in its own syntax
+            _private_sqlite_file(parsed.database)
         engine = create_engine(
             url,
             echo=echo,

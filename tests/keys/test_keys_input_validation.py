@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from keys import fsutil
 from keys.errors import CorruptKeyFile, SignerValidationError
 from keys.pki import KeyManager
 from keys.profiles import MAX_CITY_LENGTH, MAX_PERIOD_DAYS, PkiPolicy
@@ -234,10 +235,10 @@ def test_export_trust_unwritable_target(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def refuse(self: Path, *args: object, **kwargs: object) -> None:
-        raise PermissionError(13, "Permission denied", str(self))
+    def refuse(path: object, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(Path, "mkdir", refuse)
+    monkeypatch.setattr(fsutil.os, "mkdir", refuse)
     target = tmp_path / "trust"
     assert run(["keys", "export-trust", str(target)]) == 1
     err = capsys.readouterr().err
