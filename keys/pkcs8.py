@@ -56,8 +56,7 @@ def _pbkdf2(params: Any) -> int:
     iterations = params["iteration_count"].native
     if not PBKDF2_ITERATIONS[0] <= iterations <= PBKDF2_ITERATIONS[1]:
         raise Pkcs8Error(
-            f"PBKDF2 iteration count out of bounds "
-            f"({PBKDF2_ITERATIONS[0]}..{PBKDF2_ITERATIONS[1]})"
+            f"PBKDF2 iteration count out of bounds ({PBKDF2_ITERATIONS[0]}..{PBKDF2_ITERATIONS[1]})"
         )
     prf = params["prf"]["algorithm"].native
     if prf not in _PRFS:

@@ -9,12 +9,20 @@ Format ``permit-key-registry-v2`` added ``audit_signers``.  A v1 registry (no au
 yet) is read as having none; it is written back as v2, which an older permit refuses as
 corrupted instead of silently dropping the audit signers (and un-revoking them on the next
 CRL it would issue).
+
+Every file the registry names (certificates, the CRL) must stay inside the keys folder: a
+relative path without ``..`` that, symbolic links resolved, is still under the folder.  Ids
+(which become file names, also in the exported trust list) are plain names.  A registry that
+breaks either rule is refused as :class:`~keys.errors.CorruptKeyFile` naming the entry, on
+load and on save.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +39,8 @@ __all__ = [
     "Registry",
     "RootRecord",
     "SignerRecord",
+    "check_paths",
+    "confined_path",
     "load_registry",
     "save_registry",
 ]
@@ -239,6 +249,49 @@ class Registry:
         )
 
 
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def confined_path(directory: Path, relative: str) -> Path:
+    """``directory / relative`` if it stays inside ``directory`` (symbolic links resolved);
+    :class:`CorruptKeyFile` otherwise (absolute paths, ``..``, links pointing out)."""
+    refused = CorruptKeyFile(
+        f"key registry names {relative!r}, outside the keys folder {directory}: refused"
+    )
+    parts = relative.split("/")
+    if (
+        not relative
+        or "\0" in relative
+        or os.path.isabs(relative)
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise refused
+    path = directory / relative
+    base = directory.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        raise refused from None
+    if not resolved.is_relative_to(base) or resolved == base:
+        raise refused
+    return path
+
+
+def check_paths(directory: Path, registry: Registry) -> None:
+    """Refuse a registry whose files leave ``directory`` or whose ids are not plain names."""
+    ids = [r.id for r in registry.roots]
+    ids += [s.id for s in (*registry.signers, *registry.audit_signers)]
+    for key_id in ids:
+        if _ID.fullmatch(key_id) is None:
+            raise CorruptKeyFile(f"key registry names an invalid key id {key_id!r}")
+    files = [r.cert_file for r in registry.roots]
+    files += [s.cert_file for s in (*registry.signers, *registry.audit_signers)]
+    if registry.crl is not None:
+        files.append(registry.crl.file)
+    for relative in files:
+        confined_path(directory, relative)
+
+
 def load_registry(directory: Path) -> Registry:
     path = directory / REGISTRY_NAME
     try:
@@ -248,13 +301,16 @@ def load_registry(directory: Path) -> Registry:
             f"no key registry in {directory} (run 'permit keys init')"
         ) from None
     try:
-        return Registry.from_json(json.loads(raw))
+        registry = Registry.from_json(json.loads(raw))
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
         # ValueError includes bad UTF-8 and PkiPolicy's range checks; OverflowError: a
         # number like 1e400 turned into an int; RecursionError: absurdly nested JSON
         raise CorruptKeyFile(f"key registry {path} is corrupted") from None
+    check_paths(directory, registry)
+    return registry
 
 
 def save_registry(directory: Path, registry: Registry) -> None:
+    check_paths(directory, registry)
     data = json.dumps(registry.to_json(), indent=1, sort_keys=True).encode() + b"\n"
     write_private_file(directory / REGISTRY_NAME, data)
