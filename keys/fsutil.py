@@ -29,6 +29,7 @@ __all__ = [
     "PRIVATE_FILE_MODE",
     "PUBLIC_FILE_MODE",
     "UnsafePathError",
+    "check_output_path",
     "ensure_output_dir",
     "ensure_private_dir",
     "write_private_file",
@@ -109,6 +110,20 @@ def ensure_output_dir(path: Path) -> None:
     mode = os.lstat(path).st_mode
     if not stat.S_ISDIR(mode):
         raise UnsafePathError(path, _kind(mode).replace("it is", "the directory is"))
+
+
+def check_output_path(path: Path) -> None:
+    """Refuse now (``UnsafePathError``) what a write to ``path`` would refuse later: lets a
+    command that writes several files check them all before writing the first."""
+    mode = os.lstat(path.parent).st_mode
+    if not stat.S_ISDIR(mode):
+        raise UnsafePathError(path.parent, _kind(mode).replace("it is", "the directory is"))
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise UnsafePathError(path, _kind(mode))
 
 
 def _open_dir(directory: Path) -> int:

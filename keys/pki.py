@@ -47,6 +47,7 @@ from .errors import (
 )
 from .fsutil import (
     PUBLIC_FILE_MODE,
+    check_output_path,
     ensure_output_dir,
     ensure_private_dir,
     write_private_file,
@@ -721,6 +722,8 @@ class KeyManager:
             entry["sha256"] = hashlib.sha256(files[entry["file"]]).hexdigest()
         # never through a link planted in ``target``; 0644: public material for verifiers
         ensure_output_dir(target)
+        for name in [*files, "manifest.json"]:  # all refused before any is written
+            check_output_path(target / name)
         for name, data in files.items():
             write_public_file(target / name, data, mode=PUBLIC_FILE_MODE)
         manifest_path = target / "manifest.json"

@@ -25,6 +25,7 @@ Control protocol: one JSON object per line in, one per line out::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -56,6 +57,40 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MASTER_KEYS_FILE = "issuer-master-keys.json"
+
+
+def _private_dir(path: Path) -> None:
+    """Create ``path`` and its missing parents with mode 0700 each (``mkdir``'s ``mode``
+    is filtered by the umask and never applies to parents); refuse a non-directory."""
+    missing = []
+    current = path
+    while not os.path.lexists(current) and current.parent != current:
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(directory, 0o700)
+    if not path.is_dir() or path.is_symlink():
+        raise FleetError(f"{path} is not a directory")
+
+
+def _write_private_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``, mode 0600, never writing through a link at ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)  # replaces a planted link itself, never its target
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 TEAR_PHASES = ("before", "mid", "after")
 TIMING_PRESETS = ("none", "contact", "contactless")
 
@@ -68,8 +103,8 @@ def load_or_create_master_keys(path: Path) -> dict[int, bytes]:
     with mode 0600 and must never be committed.
     """
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _private_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump({"1": os.urandom(16).hex()}, f)
             f.write("\n")
@@ -172,7 +207,7 @@ class SimFleet:
     # -- lifecycle ---------------------------------------------------------------
 
     def _load_cards(self) -> list[SimulatedCard]:
-        self.cards_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private_dir(self.cards_dir)
         images = sorted(self.cards_dir.glob("*.card"), key=lambda p: (p.stat().st_mtime, p.name))
         cards = []
         for path in images[: self.n_cards]:
@@ -196,11 +231,12 @@ class SimFleet:
         return cards
 
     def start(self) -> SimFleet:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.reader_conf_path.write_text(
+        _private_dir(self.directory)
+        _write_private_text(
+            self.reader_conf_path,
             "# vpcd readers for `permit sim start --cards "
             f"{self.n_cards}`; install into /etc/reader.conf.d/ and restart pcscd\n"
-            + reader_conf("Virtual PCD", self.base_port, self.n_cards)
+            + reader_conf("Virtual PCD", self.base_port, self.n_cards),
         )
         self.cards = self._load_cards()
         self.bridges = [

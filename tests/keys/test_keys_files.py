@@ -284,6 +284,7 @@ def test_export_trust_never_writes_through_planted_entries(
     assert err.startswith("permit: error: ") and err.count("\n") == 1
     assert "refusing to write" in err and name in err
     assert master.read_bytes() == before and mode(master) == before_mode
+    assert [p.name for p in trust.iterdir()] == [name]  # refused before writing anything
     with KeyManager() as manager:  # the key store still works
         manager.store.cmac(1, b"\x00" * 16)
 
