@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from . import audit, keys, readers, record, register, sim, workflows
 from .common import CliError
+from .env import environment
 
 __all__ = ["CliError", "build_parser", "main"]
 
@@ -45,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
+        environment()  # an unknown PERMIT_ENV is refused for every command
         code: int = args.func(args)
         return code
     except CliError as exc:
