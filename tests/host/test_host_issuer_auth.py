@@ -13,9 +13,9 @@ from card_service.card import errors as e
 from card_service.card.errors import error_for_status
 from card_service.card.info import CardInfo
 from card_service.card.scp03 import StaticKeys, diversify_card_keys
-from card_service.card.session import PermitCardSession
+from card_service.card.session import PermitCardSession, verify_card_signature
 from card_service.card.tlv import build_tlv
-from card_service.card.wire import ISSUER_AUTH_MAX_TRIES, SW, KeyRef
+from card_service.card.wire import ISSUER_AUTH_MAX_TRIES, SW, FileId, KeyRef, LifeCycle
 from tests.host.conftest import DirectCard, DirectConnection
 
 EXT = "EXTERNAL_AUTHENTICATE"
@@ -170,3 +170,35 @@ def test_success_restores_through_the_host(direct_card: DirectCard) -> None:
     assert good.issuer_channel_open
     good.begin_personalisation()
     assert good.read_card_info().issuer_auth_tries == ISSUER_AUTH_MAX_TRIES
+
+
+def test_blocked_issued_card_still_proves_itself(direct_card: DirectCard) -> None:
+    """What a verifier does (read the record, authenticate the card key) works on a card
+    whose issuer channel is blocked; endorsing it does not."""
+    s = session(direct_card)
+    s.open_issuer_channel(keys(direct_card))
+    s.begin_personalisation()
+    s.write_file(FileId.RECORD, b"\xa1" * 300)
+    public_key = s.generate_card_key()
+    s.set_pin("493817")
+    s.set_puk("27364519")
+    s.lock()
+    bad = session(direct_card, corrupt=True)
+    for _ in range(ISSUER_AUTH_MAX_TRIES):
+        with pytest.raises(e.IssuerAuthenticationFailed):
+            bad.open_issuer_channel(keys(direct_card))
+    v = session(direct_card)
+    info = v.read_card_info()
+    assert info.life_cycle is LifeCycle.ISSUED and info.issuer_channel_blocked
+    assert v.read_file(FileId.RECORD) == b"\xa1" * 300
+    challenge = os.urandom(32)
+    assert verify_card_signature(
+        v.read_card_public_key(), challenge, v.internal_authenticate(challenge)
+    )
+    assert v.read_card_public_key().public_numbers() == public_key.public_numbers()
+    v.verify_pin("493817")
+    with pytest.raises(e.IssuerChannelBlocked):
+        v.open_issuer_channel(keys(direct_card))
+    with pytest.raises(e.SecurityStatusNotSatisfied):
+        v.append_file(FileId.ENDORSEMENTS, b"endorsement")  # plain: the card refuses (6982)
+    assert v.read_file(FileId.ENDORSEMENTS) == b""
