@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from card_service.card import wire
-from card_service.card.wire import SW, Cla, Ins, LifeCycle
+from card_service.card.wire import ISSUER_AUTH_MAX_TRIES, SW, Cla, Ins, LifeCycle
 
 from . import cardkey, files, lifecycle, pin
 from .apdu import CommandApdu, MalformedApdu, parse_apdu
@@ -24,12 +24,13 @@ from .scp03 import (
     CHALLENGE_LENGTH,
     MAC_LENGTH,
     Handshake,
+    HostCryptogramMismatch,
     SecureChannel,
     StaticKeys,
     external_authenticate,
     open_handshake,
 )
-from .status import CardStatus, fail, sw_bytes
+from .status import CardStatus, fail, sw_bytes, tries_left
 
 __all__ = ["PermitApplet"]
 
@@ -266,6 +267,9 @@ class PermitApplet:
             return _Outcome(b"", SW.WRONG_LENGTH)
         if state.life_cycle == LifeCycle.TERMINATED:
             return _Outcome(b"", SW.CONDITIONS_OF_USE_NOT_SATISFIED)
+        if state.issuer_auth_tries == 0:
+            # blocked for good (6.8): no session keys, no cryptogram, no use of the static keys
+            return _Outcome(b"", SW.AUTH_METHOD_BLOCKED)
         card_challenge = secrets.token_bytes(CHALLENGE_LENGTH)
         static = StaticKeys(state.k_enc, state.k_mac, state.k_dek)
         hs = open_handshake(static, apdu.data, card_challenge)
@@ -286,11 +290,25 @@ class PermitApplet:
             return _Outcome(b"", SW.WRONG_LENGTH)
         if handshake is None:
             return _Outcome(b"", SW.CONDITIONS_OF_USE_NOT_SATISFIED)
+        state = self.store.state
+        if state.issuer_auth_tries == 0:  # INITIALIZE UPDATE refuses first; defence in depth
+            return _Outcome(b"", SW.AUTH_METHOD_BLOCKED)
+        # Section 6.8, as the PIN (section 9): the try is consumed in a first transaction
+        # BEFORE anything is compared, so a power cut at any later point cannot give a free
+        # attempt; only an opened channel gives it back, in a second transaction.  A failed
+        # first commit (6581) means nothing was compared.
+        self.store.commit(replace(state, issuer_auth_tries=state.issuer_auth_tries - 1))
         try:
-            self.volatile.channel = external_authenticate(handshake, apdu)
-        except CardStatus as exc:
+            channel = external_authenticate(handshake, apdu)
+        except HostCryptogramMismatch:
+            left = self.store.state.issuer_auth_tries
+            logger.info("EXTERNAL AUTHENTICATE: wrong host cryptogram, %d tries left", left)
+            return _Outcome(b"", tries_left(left))
+        except CardStatus as exc:  # wrong C-MAC: the try stays consumed
             logger.info("EXTERNAL AUTHENTICATE failed (%04X)", exc.sw)
             return _Outcome(b"", exc.sw)
+        self.store.commit(replace(self.store.state, issuer_auth_tries=ISSUER_AUTH_MAX_TRIES))
+        self.volatile.channel = channel  # only once the allowance is restored durably
         logger.info("issuer channel open")
         return _Outcome(b"", SW.OK)
 

@@ -64,7 +64,8 @@ def card_info(state: CardState) -> bytes:
         + _tlv(wire.TAG_LCS, bytes((state.life_cycle,)))
         + _tlv(wire.TAG_APP_VERSION, bytes(wire.APP_VERSION))
         + _tlv(wire.TAG_KVN, bytes((state.kvn,)))
-        + _tlv(wire.TAG_FLAGS, bytes((card_flags(state),))),
+        + _tlv(wire.TAG_FLAGS, bytes((card_flags(state),)))
+        + _tlv(wire.TAG_ISSUER_AUTH_TRIES, bytes((state.issuer_auth_tries,))),
     )
 
 

@@ -7,6 +7,10 @@ over the image and fsyncs the directory; the in-memory state is swapped only aft
 that, so a torn commit leaves the old state both on disk and in memory.
 
 The image holds keys and PINs: its content never goes into logs or exception text.
+
+Image format versions: 1 (application 1.0) had no issuer authentication counter; such an
+image is read as a card whose counter is at its initial allowance, and the next commit
+writes it as version 2.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from card_service.card.wire import (
     FILE_MAX_SIZE,
+    ISSUER_AUTH_MAX_TRIES,
     KEY_LENGTH,
     PIN_BLOCK_LENGTH,
     PIN_MAX_TRIES,
@@ -38,6 +43,7 @@ from .errors import CardImageError
 __all__ = [
     "IMAGE_FORMAT",
     "IMAGE_VERSION",
+    "READABLE_IMAGE_VERSIONS",
     "CardState",
     "CardStore",
     "CommitFailed",
@@ -48,7 +54,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 IMAGE_FORMAT = "permit-simulated-card"
-IMAGE_VERSION = 1
+IMAGE_VERSION = 2
+#: Versions :func:`read_image` accepts (older ones are migrated on reading).
+READABLE_IMAGE_VERSIONS = (1, 2)
+#: Fields a version-1 image lacks, with the value a migrated card starts with.
+_V1_DEFAULTS: Mapping[str, Any] = {"issuer_auth_tries": ISSUER_AUTH_MAX_TRIES}
 #: EFs whose content is stored (EF.CardInfo is computed at every read).
 STORED_FILES = (FileId.RECORD, FileId.ENDORSEMENTS, FileId.CARD_KEY, FileId.HOLDER_DATA)
 EC_PRIVATE_KEY_LENGTH = 32
@@ -79,6 +89,8 @@ class CardState:
     pin_tries: int = PIN_MAX_TRIES
     puk: bytes | None = field(default=None, repr=False)  # PUK block
     puk_tries: int = PUK_MAX_TRIES
+    #: failed EXTERNAL AUTHENTICATE allowance (section 6.8); 0 = issuer channel blocked
+    issuer_auth_tries: int = ISSUER_AUTH_MAX_TRIES
 
     def file(self, fid: FileId) -> bytes:
         return self.files.get(fid, b"")
@@ -89,7 +101,10 @@ class CardState:
         return replace(self, files=files)
 
     def erased(self, life_cycle: LifeCycle) -> CardState:
-        """All EFs, the card key, PIN and PUK erased (wipe and termination)."""
+        """All EFs, the card key, PIN and PUK erased (wipe and termination).
+
+        The issuer authentication counter is not personalisation data: it survives.
+        """
         return replace(
             self,
             life_cycle=life_cycle,
@@ -117,12 +132,21 @@ class CardState:
             "pin_tries": self.pin_tries,
             "puk": None if self.puk is None else self.puk.hex(),
             "puk_tries": self.puk_tries,
+            "issuer_auth_tries": self.issuer_auth_tries,
         }
         return body
 
     @classmethod
-    def from_json(cls, body: Mapping[str, Any]) -> CardState:
-        """Decode; ``ValueError``/``KeyError``/``TypeError`` (without values) if malformed."""
+    def from_json(cls, body: Mapping[str, Any], *, version: int = IMAGE_VERSION) -> CardState:
+        """Decode the ``card`` object of an image of format ``version``.
+
+        ``ValueError``/``KeyError``/``TypeError`` (naming fields, never values) if malformed.
+        A version-1 body must not carry the fields version 2 added; they get their defaults.
+        """
+        if version == 1:
+            if any(name in body for name in _V1_DEFAULTS):
+                raise ValueError("a version 1 image carries a version 2 field")
+            body = {**body, **_V1_DEFAULTS}
 
         def hexfield(name: str, length: int | None, optional: bool = False) -> bytes | None:
             value = body[name]
@@ -175,6 +199,7 @@ class CardState:
             pin_tries=intfield("pin_tries", 0, PIN_MAX_TRIES),
             puk=hexfield("puk", PIN_BLOCK_LENGTH, optional=True),
             puk_tries=intfield("puk_tries", 0, PUK_MAX_TRIES),
+            issuer_auth_tries=intfield("issuer_auth_tries", 0, ISSUER_AUTH_MAX_TRIES),
         )
 
 
@@ -208,10 +233,12 @@ def read_image(path: Path) -> CardState:
         raise CardImageError(f"card image {path} is corrupt or truncated (not JSON)") from None
     if not isinstance(doc, dict) or doc.get("format") != IMAGE_FORMAT:
         raise CardImageError(f"card image {path} is not a permit card image")
-    if doc.get("version") != IMAGE_VERSION:
+    version = doc.get("version")
+    if type(version) is not int or version not in READABLE_IMAGE_VERSIONS:  # not 1.0, not True
+        readable = ", ".join(str(v) for v in READABLE_IMAGE_VERSIONS)
         raise CardImageError(
             f"card image {path} has an unsupported format version "
-            f"(this simulator reads version {IMAGE_VERSION})"
+            f"(this simulator reads versions {readable})"
         )
     body = doc.get("card")
     try:
@@ -222,13 +249,16 @@ def read_image(path: Path) -> CardState:
         raise CardImageError(f"card image {path} is corrupt (checksum mismatch)")
     assert isinstance(body, dict)
     try:
-        return CardState.from_json(body)
+        state = CardState.from_json(body, version=version)
     except RecursionError:
         raise CardImageError(f"card image {path} is invalid: nested too deeply") from None
     except (KeyError, ValueError, TypeError) as exc:
         # the messages of from_json name fields, never values
         reason = str(exc) if not isinstance(exc, KeyError) else "a field is missing"
         raise CardImageError(f"card image {path} is invalid: {reason}") from None
+    if version != IMAGE_VERSION:
+        logger.info("card image %s: format version %d migrated on reading", path.name, version)
+    return state
 
 
 def _fsync_dir(directory: Path) -> None:

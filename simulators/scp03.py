@@ -21,6 +21,7 @@ __all__ = [
     "CHALLENGE_LENGTH",
     "MAC_LENGTH",
     "Handshake",
+    "HostCryptogramMismatch",
     "SecureChannel",
     "SessionKeys",
     "StaticKeys",
@@ -85,6 +86,13 @@ def unpad(data: bytes) -> bytes | None:
     return stripped[:-1]
 
 
+class HostCryptogramMismatch(Exception):
+    """EXTERNAL AUTHENTICATE carried a wrong host cryptogram: the host is not authenticated.
+
+    The applet answers it with the issuer authentication counter (``63Cx``, section 6.8).
+    """
+
+
 @dataclass(frozen=True)
 class StaticKeys:
     """The card's static key set (section 6.1)."""
@@ -142,11 +150,13 @@ def open_handshake(static: StaticKeys, host_challenge: bytes, card_challenge: by
 def external_authenticate(hs: Handshake, apdu: CommandApdu) -> SecureChannel:
     """Check EXTERNAL AUTHENTICATE (length and P1/P2 already checked) and open the channel.
 
-    Raises :class:`CardStatus` ``6300`` for a wrong host cryptogram, ``6982`` for a wrong MAC.
+    Raises :class:`HostCryptogramMismatch` for a wrong host cryptogram, :class:`CardStatus`
+    ``6982`` for a wrong MAC (the cryptogram is checked first).  The caller has already
+    consumed an issuer authentication try (section 6.8).
     """
     cryptogram, mac = apdu.data[:MAC_LENGTH], apdu.data[MAC_LENGTH:]
     if not hmac.compare_digest(cryptogram, hs.host_cryptogram):
-        raise CardStatus(SW.AUTHENTICATION_FAILED)
+        raise HostCryptogramMismatch
     full = aes_cmac(hs.keys.mac, bytes(BLOCK) + apdu.header + apdu.lc_field + cryptogram)
     if not hmac.compare_digest(full[:MAC_LENGTH], mac):
         raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)

@@ -17,6 +17,7 @@ from keys.home import InsecureDataDirectory
 
 from . import audit, keys, readers, record, register, sim, workflows
 from .common import CliError
+from .env import environment
 
 __all__ = ["CliError", "build_parser", "main"]
 
@@ -48,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
+        environment()  # an unknown PERMIT_ENV is refused for every command
         code: int = args.func(args)
         return code
     except CliError as exc:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reader_drivers import ReaderError, get_driver
+from reader_drivers import ReaderError
 
 from .common import CliError, print_json
+from .env import reader_driver
 
 
 def register(sub: Any) -> None:
@@ -21,7 +22,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        driver = get_driver(args.driver)
+        driver = reader_driver(args.driver)
     except ValueError as exc:  # unknown driver name, e.g. from $PERMIT_READERS
         raise CliError(str(exc), exit_code=2) from None
     except ReaderError as exc:  # e.g. pcscd not running

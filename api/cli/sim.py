@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from card_service.card.wire import VPCD_DEFAULT_PORT
 from card_service.settings import permit_home
 
 from .common import CliError, print_json
+from .env import refuse_simulator_in_production
 
 if TYPE_CHECKING:
     from simulators.fleet import CardKeyLoader
@@ -46,8 +48,21 @@ def _port(value: str) -> int:
     return n
 
 
+def _development_only(
+    func: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """Every ``permit sim`` command is refused when ``PERMIT_ENV=production``: a simulated
+    card keeps its keys, PIN and PUK in clear in its image (docs/simulator.md)."""
+
+    def run(args: argparse.Namespace) -> int:
+        refuse_simulator_in_production("`permit sim`")
+        return func(args)
+
+    return run
+
+
 def register(sub: Any) -> None:
-    p = sub.add_parser("sim", help="card simulator")
+    p = sub.add_parser("sim", help="card simulator (development and tests only)")
     ssub = p.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
 
     s = ssub.add_parser("start", help="run simulated cards in vpcd readers (foreground)")
@@ -68,12 +83,12 @@ def register(sub: Any) -> None:
         "simulator's own development master key (dev), or issuer when `permit keys init` "
         "has been run and dev otherwise (auto, the default)",
     )
-    s.set_defaults(func=cmd_start)
+    s.set_defaults(func=_development_only(cmd_start))
 
     for name, helptext in (("insert", "insert card N"), ("remove", "remove card N")):
         c = ssub.add_parser(name, help=helptext)
         c.add_argument("card", type=_nonneg, metavar="N")
-        c.set_defaults(func=cmd_control, control=name)
+        c.set_defaults(func=_development_only(cmd_control), control=name)
 
     t = ssub.add_parser(
         "tear", help="cut card N's power during the K-th APDU from now (1 = the next one)"
@@ -81,11 +96,11 @@ def register(sub: Any) -> None:
     t.add_argument("card", type=_nonneg, metavar="N")
     t.add_argument("--after", type=_positive, required=True, metavar="K")
     t.add_argument("--phase", choices=["before", "mid", "after"], default="mid")
-    t.set_defaults(func=cmd_control, control="tear")
+    t.set_defaults(func=_development_only(cmd_control), control="tear")
 
     ls = ssub.add_parser("list", help="list the simulated cards")
     ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=cmd_list)
+    ls.set_defaults(func=_development_only(cmd_list))
 
 
 def _card_key_loader(mode: str, dev_keys_file: Path) -> CardKeyLoader:

@@ -70,7 +70,8 @@ class _Env:
         from card_service.workflows import IssuerContext
         from keys.errors import KeyStoreError
         from keys.pki import KeyManager
-        from reader_drivers import get_driver
+
+        from .env import reader_driver
 
         try:
             code, every = authority_code(), checkpoint_every()
@@ -78,7 +79,7 @@ class _Env:
             raise CliError(f"error: {exc}", exit_code=2) from None
         try:
             self.engine = make_engine()
-            self.driver = get_driver()
+            self.driver = reader_driver()
         except ArgumentError:  # not a URL, or a database driver that is not installed
             raise CliError("error: PERMIT_DATABASE_URL is not a usable database URL", 2) from None
         except ValueError as exc:  # unsupported database; unknown PERMIT_READERS

@@ -22,6 +22,8 @@ __all__ = [
     "IncorrectData",
     "IncorrectP1P2",
     "InsNotSupported",
+    "IssuerAuthenticationFailed",
+    "IssuerChannelBlocked",
     "KeyVersionMismatch",
     "MemoryFailure",
     "NoCurrentEf",
@@ -116,6 +118,31 @@ class AuthenticationFailed(ApduError):
     """6300: EXTERNAL AUTHENTICATE host cryptogram rejected."""
 
 
+class IssuerAuthenticationFailed(AuthenticationFailed):
+    """The card rejected EXTERNAL AUTHENTICATE: it did not authenticate the host (spec 6.8).
+
+    ``tries_left``: failed issuer authentications the card still allows before it blocks
+    its issuer channel for good (from ``63Cx``); ``None`` for an application 1.0 card,
+    which answers ``6300`` and does not count.  The message never carries key material.
+    """
+
+    def __init__(self, sw: int, command: str = "") -> None:
+        self.tries_left: int | None = sw & 0x0F if sw & 0xFFF0 == SW.VERIFY_FAIL_00 else None
+        if self.tries_left is None:
+            text = "the card rejected the issuer authentication (host cryptogram)"
+        elif self.tries_left == 0:
+            text = (
+                "the card rejected the issuer authentication and has no tries left: "
+                "its issuer channel is now blocked for good (replace the card)"
+            )
+        else:
+            text = (
+                f"the card rejected the issuer authentication, {self.tries_left} tries left "
+                "before its issuer channel is blocked for good"
+            )
+        super().__init__(sw, command, text)
+
+
 class MemoryFailure(ApduError):
     """6581: the card's non-volatile memory failed."""
 
@@ -142,6 +169,13 @@ class PinBlocked(AuthenticationMethodBlocked):
 
 class PukBlocked(AuthenticationMethodBlocked):
     """The PUK is blocked permanently; the card must be replaced."""
+
+
+class IssuerChannelBlocked(AuthenticationMethodBlocked):
+    """6983 to INITIALIZE UPDATE or EXTERNAL AUTHENTICATE: after too many failed issuer
+    authentications the card has blocked its issuer channel for good (spec 6.8).  It can
+    still be read and verified, but no longer personalised, endorsed or terminated: the
+    issuing office replaces the card."""
 
 
 class ReferenceDataNotUsable(ApduError):
@@ -269,14 +303,32 @@ def command_name(ins: int) -> str:
         return f"INS {ins:02X}"
 
 
+#: Commands of the issuer channel handshake: their 63Cx / 6983 / 6300 concern the issuer
+#: authentication counter (spec 6.8), whatever ``reference`` says.
+_ISSUER_AUTH_COMMANDS = frozenset({Ins.INITIALIZE_UPDATE.name, Ins.EXTERNAL_AUTHENTICATE.name})
+
+
 def error_for_status(sw: int, *, command: str = "", reference: int | None = None) -> ApduError:
     """The typed error for status word ``sw``.
 
-    ``command`` names the command (for the message); ``reference`` is the
-    reference data the command used (``KeyRef.PIN`` or ``KeyRef.PUK``), which
-    turns 63Cx into WrongPin/WrongPuk and 6983 into PinBlocked/PukBlocked.
+    ``command`` names the command (``command_name(ins)``, also for the message);
+    ``reference`` is the reference data the command used (``KeyRef.PIN`` or
+    ``KeyRef.PUK``), which turns 63Cx into WrongPin/WrongPuk and 6983 into
+    PinBlocked/PukBlocked.  For INITIALIZE UPDATE and EXTERNAL AUTHENTICATE, 6300/63Cx
+    is :class:`IssuerAuthenticationFailed` and 6983 :class:`IssuerChannelBlocked`.
     """
     sw1 = sw >> 8
+    if command in _ISSUER_AUTH_COMMANDS:
+        if sw == SW.AUTHENTICATION_FAILED or sw & 0xFFF0 == SW.VERIFY_FAIL_00:
+            return IssuerAuthenticationFailed(sw, command)
+        if sw == SW.AUTH_METHOD_BLOCKED:
+            return IssuerChannelBlocked(
+                sw,
+                command,
+                "the card's issuer channel is blocked after too many failed authentications: "
+                "it can still be read and verified, but no longer personalised, endorsed or "
+                "terminated (replace the card)",
+            )
     if sw1 == 0x63 and sw & 0xF0 == 0xC0:
         if reference == KeyRef.PIN:
             return WrongPin(sw, command)

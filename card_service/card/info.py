@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .errors import ResponseFormatError
-from .tlv import parse_tlv, require_tlv
+from .tlv import find_tlv, parse_tlv, require_tlv
 from .wire import (
+    ISSUER_AUTH_MAX_TRIES,
     SERIAL_LENGTH,
     TAG_APP_VERSION,
     TAG_CARD_INFO,
@@ -20,6 +21,7 @@ from .wire import (
     TAG_FILE_ID,
     TAG_FILE_SIZE,
     TAG_FLAGS,
+    TAG_ISSUER_AUTH_TRIES,
     TAG_KVN,
     TAG_LCS,
     TAG_MAX_SIZE,
@@ -96,13 +98,24 @@ class FileInfo:
 
 @dataclass(frozen=True)
 class CardInfo:
-    """EF.CardInfo (section 2)."""
+    """EF.CardInfo (section 2).
+
+    ``issuer_auth_tries``: failed issuer authentications the card still allows (section
+    6.8; 0 = issuer channel blocked), ``None`` for an application 1.0 card, which has no
+    counter.
+    """
 
     serial: bytes
     life_cycle: LifeCycle
     app_version: tuple[int, int]
     kvn: int
     flags: int
+    issuer_auth_tries: int | None = None
+
+    @property
+    def issuer_channel_blocked(self) -> bool:
+        """The card refuses to open its issuer channel for good (section 6.8)."""
+        return self.issuer_auth_tries == 0
 
     @property
     def card_key_present(self) -> bool:
@@ -120,12 +133,21 @@ class CardInfo:
     def parse(cls, data: bytes) -> CardInfo:
         body = parse_tlv(_single(data, TAG_CARD_INFO))
         version = require_tlv(body, TAG_APP_VERSION, 2)
+        tries: int | None = None
+        if find_tlv(body, TAG_ISSUER_AUTH_TRIES) is not None:
+            tries = require_tlv(body, TAG_ISSUER_AUTH_TRIES, 1)[0]
+            if tries > ISSUER_AUTH_MAX_TRIES:
+                raise ResponseFormatError(
+                    f"card reports {tries} issuer authentication tries, "
+                    f"more than the {ISSUER_AUTH_MAX_TRIES} the application allows"
+                )
         return cls(
             serial=require_tlv(body, TAG_SERIAL, SERIAL_LENGTH),
             life_cycle=_life_cycle(require_tlv(body, TAG_LCS, 1)),
             app_version=(version[0], version[1]),
             kvn=require_tlv(body, TAG_KVN, 1)[0],
             flags=require_tlv(body, TAG_FLAGS, 1)[0],
+            issuer_auth_tries=tries,
         )
 
 

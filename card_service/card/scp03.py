@@ -17,7 +17,13 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
 from .apdu import MAX_SHORT_NC, MAX_SHORT_NE, CommandApdu, ResponseApdu
-from .errors import KeyVersionMismatch, ResponseFormatError, SecureChannelError
+from .errors import (
+    IssuerAuthenticationFailed,
+    IssuerChannelBlocked,
+    KeyVersionMismatch,
+    ResponseFormatError,
+    SecureChannelError,
+)
 from .protocol import CardProtocol, raise_for_status
 from .wire import (
     DIVERSIFICATION_METHOD,
@@ -342,6 +348,12 @@ def open_secure_channel(
     :class:`KeyVersionMismatch` is raised before any key is looked up.  A wrong card
     cryptogram raises :class:`SecureChannelError`.  Either way nothing is sent that could
     change the card.
+
+    The card counts failed issuer authentications (spec 6.8): a rejected EXTERNAL
+    AUTHENTICATE raises :class:`IssuerAuthenticationFailed` with ``tries_left``, a card whose
+    issuer channel is blocked raises :class:`IssuerChannelBlocked` (at INITIALIZE UPDATE).
+    A host holding the wrong keys never costs the card a try: it stops at the card
+    cryptogram, before EXTERNAL AUTHENTICATE.
     """
     if not 0 <= kvn <= MAX_KVN:
         raise ValueError(f"key version must be 0-{MAX_KVN}")
@@ -350,7 +362,11 @@ def open_secure_channel(
         raise ValueError("host challenge must be 8 bytes")
     with protocol.transaction():
         init = CommandApdu(Cla.PROPRIETARY, Ins.INITIALIZE_UPDATE, kvn, 0, challenge, MAX_SHORT_NE)
-        info = InitializeUpdateResponse.parse(protocol.send(init))
+        try:
+            info = InitializeUpdateResponse.parse(protocol.send(init))
+        except IssuerChannelBlocked:
+            logger.warning("the card's issuer channel is blocked (too many failed authentications)")
+            raise
         if kvn and info.kvn != kvn:
             raise KeyVersionMismatch(kvn, info.kvn)
         static = keys if isinstance(keys, StaticKeys) else keys(info.serial, info.kvn)
@@ -372,7 +388,12 @@ def open_secure_channel(
             0,
             host_cryptogram + full_mac[:MAC_LENGTH],
         )
-        protocol.send(ext)
+        try:
+            protocol.send(ext)
+        except IssuerAuthenticationFailed as exc:
+            left = "unknown (application 1.0)" if exc.tries_left is None else exc.tries_left
+            logger.warning("card rejected the issuer authentication; tries left: %s", left)
+            raise
         logger.info(
             "issuer secure channel open (KVN %d, security level %02X)",
             info.kvn,

@@ -13,8 +13,9 @@ from enum import IntEnum
 #: Application identifier: proprietary RID ``F0`` + ASCII "PERMIT" + version 01.
 AID = bytes.fromhex("F05045524D495401")
 
-#: Application version carried in EF.CardInfo and the FCI (major, minor).
-APP_VERSION = (1, 0)
+#: Application version carried in EF.CardInfo and the FCI (major, minor).  1.1 added the
+#: issuer authentication counter (docs/card-application.md, changelog).
+APP_VERSION = (1, 1)
 
 #: Historical bytes of the ATR (ISO/IEC 7816-4 8.1.1, category indicator 0x80).
 HISTORICAL_BYTES = bytes.fromhex("80" "3180" "739001C0" "655045524D01")  # fmt: skip
@@ -66,8 +67,8 @@ class SW(IntEnum):
     # 61xx: more data available (SW2 = bytes remaining, 00 = 256 or more)
     BYTES_REMAINING_00 = 0x6100
     END_OF_FILE = 0x6282
-    AUTHENTICATION_FAILED = 0x6300
-    VERIFY_FAIL_00 = 0x63C0  # 63Cx: x tries left
+    AUTHENTICATION_FAILED = 0x6300  # wrong host cryptogram on 1.0 cards (1.1 answers 63Cx)
+    VERIFY_FAIL_00 = 0x63C0  # 63Cx: x tries left (PIN, PUK, issuer authentication)
     MEMORY_FAILURE = 0x6581
     WRONG_LENGTH = 0x6700
     LAST_COMMAND_OF_CHAIN_EXPECTED = 0x6883
@@ -187,6 +188,10 @@ PIN_PAD = 0xFF
 PIN_MAX_TRIES = 3
 PUK_MAX_TRIES = 10
 
+#: Failed issuer authentications (EXTERNAL AUTHENTICATE) a card allows before its issuer
+#: channel is blocked for good (section 6.8).  At most 15, so that 63Cx can show the count.
+ISSUER_AUTH_MAX_TRIES = 10
+
 #: INTERNAL AUTHENTICATE: challenge length limits and signed message prefix.
 CHALLENGE_MIN_LENGTH = 8
 CHALLENGE_MAX_LENGTH = 64
@@ -207,6 +212,7 @@ TAG_LCS = 0x8A
 TAG_APP_VERSION = 0x80
 TAG_KVN = 0x81
 TAG_FLAGS = 0x82
+TAG_ISSUER_AUTH_TRIES = 0x83  # EF.CardInfo, application version 1.1 and later
 TAG_PUBLIC_KEY = 0x7F49
 TAG_EC_POINT = 0x86
 TAG_FCI = 0x6F

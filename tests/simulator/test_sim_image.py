@@ -31,7 +31,7 @@ def test_manufacture_writes_blank_image(tmp_path: Path) -> None:
     assert card.image_path == path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     doc = json.loads(path.read_text())
-    assert doc["format"] == "permit-simulated-card" and doc["version"] == 1
+    assert doc["format"] == "permit-simulated-card" and doc["version"] == 2
     state = read_image(path)
     assert state.serial == bytes.fromhex("1122334455667788") and state.kvn == 1
     k_enc, k_mac, k_dek = diversify(MASTER_KEY, state.serial, 1)

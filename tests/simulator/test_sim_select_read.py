@@ -11,16 +11,16 @@ from simulators.card import SimulatedCard
 SERIAL = bytes.fromhex("0102030405060708")
 
 
-def card_info(lcs: int, flags: int) -> bytes:
-    body = b"\x5a\x08" + SERIAL + bytes([0x8A, 1, lcs]) + bytes.fromhex("80020100810101")
-    body += bytes([0x82, 1, flags])
+def card_info(lcs: int, flags: int, issuer_tries: int = 10) -> bytes:
+    body = b"\x5a\x08" + SERIAL + bytes([0x8A, 1, lcs]) + bytes.fromhex("80020101810101")
+    body += bytes([0x82, 1, flags]) + bytes([0x83, 1, issuer_tries])
     return bytes([0xE0, len(body)]) + body
 
 
 def test_select_aid_fci(host: Plain) -> None:
     data, sw = host.select()
     assert sw == 0x9000
-    inner = bytes.fromhex("80020100") + bytes.fromhex("8A0101") + b"\x5a\x08" + SERIAL
+    inner = bytes.fromhex("80020101") + bytes.fromhex("8A0101") + b"\x5a\x08" + SERIAL
     fci = b"\x84\x08" + AID + bytes([0xA5, len(inner)]) + inner
     assert data == bytes([0x6F, len(fci)]) + fci
     assert host.send(0x00, 0xA4, 0x04, 0x0C, AID) == (b"", 0x9000)
@@ -72,7 +72,7 @@ def test_fcp(host: Plain) -> None:
         body = bytes.fromhex("80020000 820101 83020105 8A0101 C0020400 C10150 C20140")
         assert data == bytes([0x62, len(body)]) + body
     data, _ = host.send(0x00, 0xA4, 0x02, 0x04, b"\x01\x01")
-    assert data[2:6] == b"\x80\x02\x00\x19"  # CardInfo: computed, 25 bytes
+    assert data[2:6] == b"\x80\x02\x00\x1c"  # CardInfo: computed, 28 bytes
     assert data.endswith(b"\xc1\x01\x00\xc2\x01\xff")
     data, _ = host.send(0x00, 0xA4, 0x02, 0x04, b"\x01\x02")
     assert b"\xc0\x02\x80\x00" in data and data.endswith(b"\xc1\x01\x00\xc2\x01\x40")
@@ -83,8 +83,8 @@ def test_card_info_blank(host: Plain) -> None:
     assert host.read(1) == (card_info(0x01, 0), 0x9000)
     assert host.read(1, le=10) == (card_info(0x01, 0)[:10], 0x9000)
     assert host.read(1, offset=20, le=10) == (card_info(0x01, 0)[20:], 0x6282)
-    assert host.read(1, offset=25, le=256) == (b"", 0x9000)  # Le maximum: no 6282
-    assert host.read(1, offset=26)[1] == 0x6B00
+    assert host.read(1, offset=28, le=256) == (b"", 0x9000)  # Le maximum: no 6282
+    assert host.read(1, offset=29)[1] == 0x6B00
 
 
 def test_card_info_flags_and_states(host: Plain) -> None:

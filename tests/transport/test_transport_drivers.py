@@ -8,15 +8,26 @@ import sys
 import pytest
 
 from card_service.card import wire
-from reader_drivers import CommunicationError, get_driver
+from reader_drivers import CommunicationError, DriverNotAllowed, get_driver
 from reader_drivers.sim import SimReaderDriver
 from tests.conftest import new_blank_card
 
 
 def test_get_driver_by_name_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert get_driver("sim").name == "sim"
+    assert get_driver("sim", allow_simulator=True).name == "sim"
     monkeypatch.setenv("PERMIT_READERS", "sim")
-    assert get_driver().name == "sim"
+    assert get_driver(allow_simulator=True).name == "sim"
+
+
+def test_simulator_driver_denied_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The transport does not decide the environment: its caller must allow the simulator."""
+    with pytest.raises(DriverNotAllowed, match="'sim' is not allowed"):
+        get_driver("sim")
+    with pytest.raises(DriverNotAllowed):
+        get_driver(" SIM ", allow_simulator=False)
+    monkeypatch.setenv("PERMIT_READERS", "sim")
+    with pytest.raises(DriverNotAllowed):
+        get_driver()
 
 
 def test_get_driver_unknown_lists_valid(monkeypatch: pytest.MonkeyPatch) -> None:
