@@ -104,7 +104,9 @@ def checkpoint_message(seq: int, entry_hash: str, time: dt.datetime) -> bytes:
     return _CHECKPOINT_DOMAIN + encoded.encode("ascii")
 
 
-def field_problem(actor: object, action: object, permit_number: object, result: object) -> str | None:
+def field_problem(
+    actor: object, action: object, permit_number: object, result: object
+) -> str | None:
     """The name of the first field that has not the shape :func:`append` allows (or None).
 
     The verifier applies exactly these rules to what it reads back: no looser than the writer.

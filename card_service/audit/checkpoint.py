@@ -121,9 +121,10 @@ def rewitness(engine: Engine, witness: WitnessDir) -> list[int]:
         try:
             cert = cp.load_certificate()
             good = verify_checkpoint_signature(cert, bytes.fromhex(cp.signature), cp.message())
+            good = good and checkpoint_signer_problem(cert, cp.time, None, cp.time) is None
         except ValueError:
             good = False
-        if not good or checkpoint_signer_problem(cert, cp.time, None, cp.time) is not None:
+        if not good:
             log.error("register checkpoint %d does not verify: not copied to the witness", seq)
             continue
         if witness.write(cp):
@@ -133,7 +134,10 @@ def rewitness(engine: Engine, witness: WitnessDir) -> list[int]:
 
 
 def _seal(
-    engine: Engine, signer: CheckpointSigner, now: dt.datetime, seq: int | None,
+    engine: Engine,
+    signer: CheckpointSigner,
+    now: dt.datetime,
+    seq: int | None,
     witness: WitnessDir | None,
 ) -> SignedCheckpoint | None:
     """Seal entry ``seq`` (``None``: the last entry): DB row first, then the witness file."""
@@ -180,7 +184,10 @@ def _seal(
 
 
 def _catch_up(
-    engine: Engine, signer: CheckpointSigner, every: int, now: dt.datetime,
+    engine: Engine,
+    signer: CheckpointSigner,
+    every: int,
+    now: dt.datetime,
     witness: WitnessDir | None,
 ) -> SignedCheckpoint | None:
     """Seal every due entry: ``last checkpoint + every``, repeatedly, up to the head.

@@ -105,13 +105,16 @@ def verify_audit_log(
         hashes: dict[int, str] = {}
         checked, last_hash = _walk(session, wanted, hashes)
         _check_head(head, checked, last_hash)
-        for seq, cp in rows.items():
+        for cp in rows.values():
             _check_checkpoint(cp, hashes, checked, trust, now, "checkpoint")
         for seq, wcp in witnessed.items():
             if seq not in rows:
                 _check_checkpoint(wcp, hashes, checked, trust, now, "witnessed checkpoint")
-                raise _Bad(seq, f"witnessed checkpoint {seq} is missing from the register"
-                           " (checkpoints were deleted)")
+                raise _Bad(
+                    seq,
+                    f"witnessed checkpoint {seq} is missing from the register"
+                    " (checkpoints were deleted)",
+                )
             if rows[seq] != wcp:
                 raise _Bad(seq, f"register checkpoint {seq} differs from the witnessed one")
         if every is not None:
@@ -119,8 +122,13 @@ def verify_audit_log(
     except _Bad as bad:
         log.warning("audit log check failed at seq %d: %s", bad.seq, bad.reason)
         return AuditReport(
-            False, checked, bad.seq, bad.reason, signers_trusted=trust is not None,
-            status="bad", witness_checked=witness is not None,
+            False,
+            checked,
+            bad.seq,
+            bad.reason,
+            signers_trusted=trust is not None,
+            status="bad",
+            witness_checked=witness is not None,
         )
     last_cp = max(rows, default=None)
     last_witnessed = max(witnessed, default=None)
@@ -161,8 +169,12 @@ def _read_witness(witness: WitnessDir | None) -> dict[int, WitnessedCheckpoint]:
         try:
             out[seq] = witness.read(seq)
         except (OSError, WitnessError) as exc:
-            raise _Bad(seq, str(exc) if isinstance(exc, WitnessError) else
-                       f"witness checkpoint {seq} unreadable ({type(exc).__name__})") from None
+            raise _Bad(
+                seq,
+                str(exc)
+                if isinstance(exc, WitnessError)
+                else f"witness checkpoint {seq} unreadable ({type(exc).__name__})",
+            ) from None
     return out
 
 
@@ -179,7 +191,12 @@ def _walk(session: Session, wanted: set[int], hashes: dict[int, str]) -> tuple[i
         if row.prev_hash != prev_hash:
             raise _Bad(row.seq, "prev_hash does not link to the previous entry")
         digest = entry_hash(
-            row.seq, row.time, row.actor, row.action, row.permit_number, row.result,
+            row.seq,
+            row.time,
+            row.actor,
+            row.action,
+            row.permit_number,
+            row.result,
             row.prev_hash,
         )
         if digest != row.entry_hash:

@@ -150,8 +150,9 @@ class WitnessedCheckpoint:
             time = parse_time(body["time"])
         except ValueError:
             raise WitnessError("witness field 'time' is malformed") from None
-        cp = cls(seq, body["entry_hash"], time, body["signer_id"], body["signature"],
-                 body["certificate"])
+        cp = cls(
+            seq, body["entry_hash"], time, body["signer_id"], body["signature"], body["certificate"]
+        )
         if cp.to_bytes() != data:
             raise WitnessError("witness file is not in canonical form")
         return cp
