@@ -1,10 +1,15 @@
 """``permit audit``: check and seal the tamper-evident audit log (see docs/register.md).
 
-* ``permit audit verify [--json] [--trust DIR]``: exit 0 if the whole log verifies, 1 if not
-  (naming the first bad entry); signers are checked against ``DIR`` (from
-  ``permit keys export-trust``) or, by default, the local key directory.
-* ``permit audit checkpoint``: sign a checkpoint over the current last entry now, with the
-  key store's audit signer (created on first use in a key directory that has none).
+* ``permit audit verify [--json] [--trust DIR] [--witness [DIR]] [--every N]``: exit 0 if the
+  whole log verifies, 1 if not (naming the first bad entry), 3 if register checkpoints are
+  missing from the witness (an interrupted witness write, no tampering found); signers are
+  checked against ``DIR`` (from ``permit keys export-trust``) or, by default, the local key
+  directory.  ``--witness`` alone uses ``$PERMIT_AUDIT_WITNESS_DIR`` (default
+  ``$PERMIT_HOME/audit-witness``).  The checkpoint cadence is ``$PERMIT_AUDIT_CHECKPOINT_EVERY``
+  unless ``--every`` is given.
+* ``permit audit checkpoint``: write missing witness files, make due checkpoints, then sign a
+  checkpoint over the current last entry now, with the key store's audit signer (created on
+  first use in a key directory that has none); every checkpoint also goes to the witness.
 
 Checkpoints must be sealed by an audit signer: one signed by a document signer is reported as
 the first bad entry.
@@ -20,9 +25,18 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from card_service.audit import create_checkpoint, verify_audit_log
+from card_service.audit import (
+    AuditReport,
+    WitnessDir,
+    WitnessError,
+    create_checkpoint,
+    rewitness,
+    verify_audit_log,
+    witness_dir,
+)
 from card_service.audit.trust import local_trust
 from card_service.register.db import make_engine
+from card_service.register.settings import checkpoint_every
 from keys.errors import KeyStoreError, SignerValidationError
 from keys.pki import KeyManager
 from keys.trust import TrustList, load_trust_dir
@@ -41,11 +55,53 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     verify.add_argument(
         "--trust", type=Path, default=None, metavar="DIR", help="trust list directory"
     )
+    verify.add_argument(
+        "--witness",
+        type=Path,
+        nargs="?",
+        const=_CONFIGURED,
+        default=None,
+        metavar="DIR",
+        help="prove the log extends every checkpoint in this witness directory"
+        " (alone: $PERMIT_AUDIT_WITNESS_DIR)",
+    )
+    verify.add_argument(
+        "--every",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="checkpoint cadence to require (default $PERMIT_AUDIT_CHECKPOINT_EVERY)",
+    )
     verify.set_defaults(func=run_verify)
     seal = sub.add_parser(
         "checkpoint", help="sign a checkpoint over the last entry now (audit signer)"
     )
     seal.set_defaults(func=run_checkpoint)
+
+
+_CONFIGURED = Path("\0configured")
+EXIT_UNWITNESSED = 3
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 100_000:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 100000")
+    return int(text)
+
+
+def _witness(arg: Path | None) -> WitnessDir | None:
+    if arg is None:
+        return None
+    return WitnessDir(witness_dir() if arg == _CONFIGURED else arg)
+
+
+def _every(arg: int | None) -> int:
+    if arg is not None:
+        return arg
+    try:
+        return checkpoint_every()
+    except ValueError as exc:
+        raise CliError(f"error: {exc}", exit_code=2) from None
 
 
 def _now() -> dt.datetime:
@@ -64,34 +120,58 @@ def _trust(directory: Path | None) -> TrustList:
 
 def run_verify(args: argparse.Namespace) -> int:
     trust = _trust(args.trust)
+    witness, every = _witness(args.witness), _every(args.every)
     engine = make_engine()
     try:
         with Session(engine) as session:
-            report = verify_audit_log(session, trust, _now())
+            report = verify_audit_log(session, trust, _now(), witness=witness, every=every)
     except SQLAlchemyError as exc:
         raise CliError(f"error: cannot read the audit log ({type(exc).__name__})") from None
     finally:
         engine.dispose()
     if args.json:
         print_json(report.to_json())
-    elif report.ok:
-        print(
-            f"audit log OK: {report.entries_checked} entries, "
-            f"{report.checkpoints_checked} checkpoints, {report.unsealed_entries} unsealed"
-        )
     else:
-        print(f"audit log BAD at entry {report.first_bad_seq}: {report.reason}")
+        print(_summary(report))
+    if report.status == "unwitnessed":
+        return EXIT_UNWITNESSED
     return 0 if report.ok else 1
+
+
+def _summary(report: AuditReport) -> str:
+    if report.status == "bad":
+        return f"audit log BAD at entry {report.first_bad_seq}: {report.reason}"
+    counts = f"{report.entries_checked} entries, {report.checkpoints_checked} checkpoints"
+    if report.witness_checked:
+        sealed = report.last_witnessed_seq or 0
+        counts += f" ({report.witnessed_checkpoints} witnessed)"
+        tail = f"{report.unsealed_entries} unsealed after the last witnessed entry {sealed}"
+    else:
+        sealed = report.last_checkpoint_seq or 0
+        tail = (
+            f"{report.unsealed_entries} unsealed after entry {sealed}; no witness given, so"
+            " deleted checkpoints are not detected (use --witness)"
+        )
+    tail += " (entries after a checkpoint can be changed or removed without trace)"
+    if report.status == "unwitnessed":
+        return f"audit log NOT WITNESSED: {report.reason}; {counts}, {tail}"
+    return f"audit log OK: {counts}, {tail}"
 
 
 def run_checkpoint(args: argparse.Namespace) -> int:
     now = _now()
+    witness, every = WitnessDir(witness_dir()), _every(None)
     engine = make_engine()
     try:
+        written = rewitness(engine, witness)
+        if written:
+            print(f"wrote {len(written)} missing witness file(s), first for entry {written[0]}")
         with KeyManager() as manager:
-            sealed = create_checkpoint(engine, manager, now)
-    except KeyStoreError as exc:
+            sealed = create_checkpoint(engine, manager, now, witness=witness, every=every)
+    except (KeyStoreError, WitnessError) as exc:
         raise CliError(f"error: {exc}") from None
+    except OSError as exc:
+        raise CliError(f"error: cannot write the witness ({exc.strerror})") from None
     except SQLAlchemyError as exc:
         raise CliError(f"error: cannot write the audit log ({type(exc).__name__})") from None
     finally:

@@ -96,8 +96,14 @@ class _Env:
                 raise CliError(f"error: {exc}") from None
         # With keys at hand the audit log is sealed every ``every`` entries by the audit
         # signer; commands without keys (revoke) leave the seal to the next one that has them.
+        from card_service.audit import WitnessDir, witness_dir
+
         self.register = Register(
-            self.engine, authority_code=code, checkpoint_signer=manager, checkpoint_every=every
+            self.engine,
+            authority_code=code,
+            checkpoint_signer=manager,
+            checkpoint_every=every,
+            checkpoint_witness=WitnessDir(witness_dir()),
         )
 
     def workflow(self) -> Any:

@@ -12,12 +12,22 @@ from .checkpoint import (
     SignedCheckpoint,
     create_checkpoint,
     maybe_checkpoint,
+    rewitness,
 )
 from .models import AuditCheckpoint, AuditEvent, AuditHead
 from .verify import AuditReport, verify_audit_log
+from .witness import (
+    WITNESS_DIR_ENV,
+    WitnessConflict,
+    WitnessDir,
+    WitnessedCheckpoint,
+    WitnessError,
+    witness_dir,
+)
 
 __all__ = [
     "GENESIS_HASH",
+    "WITNESS_DIR_ENV",
     "AuditCheckpoint",
     "AuditEntry",
     "AuditError",
@@ -27,9 +37,15 @@ __all__ = [
     "CheckpointSigner",
     "NotAnAuditSigner",
     "SignedCheckpoint",
+    "WitnessConflict",
+    "WitnessDir",
+    "WitnessError",
+    "WitnessedCheckpoint",
     "append",
     "create_checkpoint",
     "entry_hash",
     "maybe_checkpoint",
+    "rewitness",
     "verify_audit_log",
+    "witness_dir",
 ]

@@ -32,12 +32,15 @@ __all__ = [
     "AuditError",
     "append",
     "canonical_time",
+    "checkpoint_message",
     "entry_hash",
+    "field_problem",
     "is_permit_number",
 ]
 
 GENESIS_HASH = "0" * 64
 _DOMAIN = b"permit-audit-v1\n"
+_CHECKPOINT_DOMAIN = b"permit-audit-checkpoint-v1\n"
 
 _ACTOR = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 _ACTION = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
@@ -92,6 +95,33 @@ def entry_hash(
     }
     encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(_DOMAIN + encoded.encode("ascii")).hexdigest()
+
+
+def checkpoint_message(seq: int, entry_hash: str, time: dt.datetime) -> bytes:
+    """The bytes a checkpoint signature is over (see :mod:`.checkpoint`)."""
+    body = {"seq": seq, "entry_hash": entry_hash, "time": canonical_time(time)}
+    encoded = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return _CHECKPOINT_DOMAIN + encoded.encode("ascii")
+
+
+def field_problem(
+    actor: object, action: object, permit_number: object, result: object
+) -> str | None:
+    """The name of the first field that has not the shape :func:`append` allows (or None).
+
+    The verifier applies exactly these rules to what it reads back: no looser than the writer.
+    """
+    if not isinstance(actor, str) or not _ACTOR.fullmatch(actor):
+        return "actor"
+    if not isinstance(action, str) or not _ACTION.fullmatch(action):
+        return "action"
+    if permit_number is not None and (
+        not isinstance(permit_number, str) or not _PERMIT.fullmatch(permit_number)
+    ):
+        return "permit_number"
+    if not isinstance(result, str) or not _RESULT.fullmatch(result) or _ID_SHAPE.search(result):
+        return "result"
+    return None
 
 
 def _check_fields(actor: str, action: str, permit_number: str | None, result: str) -> None:

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from card_service.audit import CheckpointSigner, append, maybe_checkpoint
+from card_service.audit import CheckpointSigner, WitnessDir, append, maybe_checkpoint
 from card_service.record.schedule import (
     EndorsementNotDue,
     first_endorsement_due,
@@ -116,6 +116,7 @@ class Register:
         authority_code: str | None = None,
         checkpoint_signer: CheckpointSigner | None = None,
         checkpoint_every: int = 100,
+        checkpoint_witness: WitnessDir | None = None,
     ) -> None:
         self.engine = engine
         #: GB/T 2260 code of the issuing authority; ``None`` for a read-only register.
@@ -124,6 +125,8 @@ class Register:
         )
         self.checkpoint_signer = checkpoint_signer
         self.checkpoint_every = checkpoint_every
+        #: Every checkpoint is also written there (docs/register.md, "Witness").
+        self.checkpoint_witness = checkpoint_witness
         self._person_key: bytes | None = None
 
     # -- plumbing -------------------------------------------------------------------------
@@ -141,7 +144,13 @@ class Register:
             raise mapped from None
         if self.checkpoint_signer is not None:
             try:
-                maybe_checkpoint(self.engine, self.checkpoint_signer, self.checkpoint_every, now)
+                maybe_checkpoint(
+                    self.engine,
+                    self.checkpoint_signer,
+                    self.checkpoint_every,
+                    now,
+                    self.checkpoint_witness,
+                )
             except Exception:  # the chain is intact; the next write retries the seal
                 log.exception("audit checkpoint failed")
         return result
