@@ -1,8 +1,9 @@
 """The ``permit`` command line.
 
 Subcommands live in small modules that register themselves on the parser.
-Expected failures print one line to stderr and exit 1 (runtime) or 2 (usage);
-never a traceback.
+Expected failures print one line to stderr and exit 1 (runtime) or 2 (usage); anything
+unexpected prints one line too and exits 70 (the traceback is logged at debug level, ``-vv``).
+Never a traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import audit, keys, readers, record, register, sim, workflows
 from .common import CliError
@@ -18,8 +20,15 @@ from .common import CliError
 __all__ = ["CliError", "build_parser", "main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line too (argparse prints the usage block first otherwise)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"permit: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="permit", description="Residence-permit IC cards: simulator, readers, issuance."
     )
     parser.add_argument(
@@ -52,3 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: still one line, never a traceback (details with -vv)
+        logging.getLogger("permit").debug("unexpected error", exc_info=True)
+        print(
+            f"permit: internal error ({type(exc).__name__}); run with -vv for details",
+            file=sys.stderr,
+        )
+        return 70
