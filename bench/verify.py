@@ -37,8 +37,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from card_service.card.wire import CARD_AUTH_DOMAIN
 from card_service.record import CardProof, Verdict, Verifier, endorse, sign_record
-from card_service.record.cbor_types import embedded_bytes, loads
+from card_service.record.cbor_types import embedded_bytes
 from card_service.record.cose import der_to_raw, parse_sign1, raw_to_der
+from card_service.record.endorsement import split_endorsements
 from card_service.record.ephemeral_pki import EphemeralPki
 from card_service.record.issuer_signed import parse_record
 from card_service.record.sample import synthetic_applicant
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
     card_msg, card_sig = CARD_AUTH_DOMAIN + challenge, raw_to_der(proof.signature)
-    e_auth = parse_sign1(loads(endorsements))
+    e_auth = parse_sign1(split_endorsements(endorsements)[0], tagged=True)
     e_key = endorsement_signer.key.public_key()
     e_tbs, e_sig = e_auth.to_be_signed(), raw_to_der(e_auth.signature)
     payload = auth.payload

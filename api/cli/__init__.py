@@ -1,8 +1,9 @@
 """The ``permit`` command line.
 
 Subcommands live in small modules that register themselves on the parser.
-Expected failures print one line to stderr and exit 1 (runtime) or 2 (usage);
-never a traceback.
+Expected failures print one line to stderr and exit 1 (runtime) or 2 (usage); anything
+unexpected prints one line too and exits 70 (the traceback is logged at debug level, ``-vv``).
+Never a traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from keys.fsutil import UnsafePathError
 from keys.home import InsecureDataDirectory
@@ -22,8 +24,15 @@ from .env import environment
 __all__ = ["CliError", "build_parser", "main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line too (argparse prints the usage block first otherwise)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"permit: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="permit", description="Residence-permit IC cards: simulator, readers, issuance."
     )
     parser.add_argument(
@@ -62,3 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: still one line, never a traceback (details with -vv)
+        logging.getLogger("permit").debug("unexpected error", exc_info=True)
+        print(
+            f"permit: internal error ({type(exc).__name__}); run with -vv for details",
+            file=sys.stderr,
+        )
+        return 70

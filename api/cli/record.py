@@ -19,12 +19,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from card_service.record import RecordError, Verdict, Verifier, sign_record
+from card_service.record.endorsement import ENDORSEMENTS_MAX_BYTES
+from card_service.record.issuer_signed import RECORD_MAX_BYTES
 from card_service.record.sample import synthetic_applicant
 from keys.errors import KeyStoreError, SignerValidationError
 from keys.fsutil import UnsafePathError, write_public_file
 from keys.trust import TrustList, load_trust_dir
 
-from .common import CliError, print_json
+from .common import CliError, print_json, read_input
 from .common import instant as _instant
 from .common import utc_now as _now
 
@@ -111,11 +113,12 @@ def run_verify(args: argparse.Namespace) -> int:
         trust = load_trust_dir(args.trust) if args.trust else _local_trust(now)
     except (SignerValidationError, KeyStoreError) as exc:
         raise CliError(f"error: {exc}") from None
-    try:
-        record = args.file.read_bytes()
-        endorsements = args.endorsements.read_bytes() if args.endorsements else b""
-    except OSError as exc:
-        raise CliError(f"error: cannot read {exc.filename}: {exc.strerror}") from None
+    record = read_input(args.file, RECORD_MAX_BYTES, "record")
+    endorsements = (
+        read_input(args.endorsements, ENDORSEMENTS_MAX_BYTES, "endorsements")
+        if args.endorsements
+        else b""
+    )
     result = Verifier(trust).verify(record, now=now, endorsements=endorsements)
     if args.json:
         print_json(result.to_json())

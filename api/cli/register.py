@@ -20,7 +20,7 @@ from card_service.register.db import make_engine, redacted_url
 from card_service.register.errors import RegisterError
 from card_service.register.service import Register, effective_state
 
-from .common import CliError, print_json
+from .common import CliError, permit_number, print_json
 
 __all__ = ["register"]
 
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     mig = sub.add_parser("migrate", help="create or upgrade the register tables")
     mig.set_defaults(func=run_migrate)
     show = sub.add_parser("show", help="one permit's state and endorsement schedule")
-    show.add_argument("number", metavar="NUMBER")
+    show.add_argument("number", metavar="NUMBER", type=permit_number)
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(func=run_show)
 

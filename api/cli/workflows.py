@@ -12,8 +12,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from .common import CliError, print_json
+from .common import CliError, print_json, read_input
 from .common import instant as _instant
+from .common import permit_number as _permit_number
+from .common import seconds as _seconds
 from .common import utc_now as _now
 
 __all__ = ["register"]
@@ -37,13 +39,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     endorse.set_defaults(func=run_endorse)
 
     revoke = subparsers.add_parser("revoke", help="revoke a permit (lost, stolen, cancelled)")
-    revoke.add_argument("number", metavar="NUMBER")
+    revoke.add_argument("number", metavar="NUMBER", type=_permit_number)
     revoke.add_argument("--reason", required=True, choices=["lost", "stolen", "cancelled"])
     revoke.add_argument("--effective", type=_instant, default=None, help="ISO 8601 instant")
     revoke.set_defaults(func=run_revoke)
 
     replace = subparsers.add_parser("replace", help="replace a permit onto a new card")
-    replace.add_argument("number", metavar="NUMBER")
+    replace.add_argument("number", metavar="NUMBER", type=_permit_number)
     replace.add_argument("--reason", required=True, choices=["lost", "stolen", "damaged"])
     replace.add_argument("--reader", required=True, metavar="NAME")
     replace.add_argument("application", type=Path, metavar="APPLICATION.json")
@@ -54,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     terminate.set_defaults(func=run_terminate)
 
     reconcile = subparsers.add_parser("reconcile", help="finish or roll back pending issuances")
-    reconcile.add_argument("--older-than", type=float, default=0.0, metavar="SECONDS")
+    reconcile.add_argument("--older-than", type=_seconds, default=0.0, metavar="SECONDS")
     reconcile.set_defaults(func=run_reconcile)
 
 
@@ -163,12 +165,20 @@ def _require_card(driver: Any, reader: str) -> None:
         raise NoCard(reader)
 
 
+def _application(path: Path) -> Any:
+    """The application file, read (bounded) and validated before anything is recorded."""
+    from card_service.workflows.application import (
+        APPLICATION_MAX_BYTES,
+        parse_application_bytes,
+    )
+
+    return parse_application_bytes(read_input(path, APPLICATION_MAX_BYTES, "application file"))
+
+
 @_guard
 def _issue(args: argparse.Namespace) -> int:
-    from card_service.workflows import load_application
-
     now = _now()
-    application = load_application(args.application)
+    application = _application(args.application)
     env = _Env(now)
     _require_card(env.driver, args.reader)
     app_id = args.application_id
@@ -251,11 +261,10 @@ def run_revoke(args: argparse.Namespace) -> int:
 
 @_guard
 def run_replace(args: argparse.Namespace) -> int:
-    from card_service.workflows import load_application
     from card_service.workflows.revocation import replace_permit
 
     now = _now()
-    application = load_application(args.application)
+    application = _application(args.application)
     env = _Env(now)
     result = replace_permit(env.workflow(), args.number, args.reason, application, args.reader, now)
     print(f"permit {args.number} replaced by {result.permit_number} on card {result.card_serial}")

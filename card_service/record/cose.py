@@ -1,8 +1,9 @@
 """COSE_Sign1 with ES256 (RFC 9052 / RFC 9053) and EC2 COSE_Key, as ISO/IEC 18013-5 uses them.
 
-* protected header: ``{1: -7}`` (alg ES256), deterministic encoding, carried as a bstr;
-* unprotected header: ``{33: x5chain}``: one DER certificate as a bstr, or an array of them
-  (signer first) when the chain has more than one;
+* protected header: ``{1: -7}`` (alg ES256), deterministic encoding, carried as a bstr:
+  exactly ``h'a10126'``, nothing else (no ``crit``, no other label);
+* unprotected header: ``{33: x5chain}`` and nothing else: one DER certificate as a bstr, or
+  an array of them (signer first) when the chain has more than one;
 * Sig_structure: ``["Signature1", protected, h'', payload]``;
 * signature: raw ``r || s``, 64 bytes.
 
@@ -15,20 +16,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+import cbor2
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from .cbor_types import CborError, bstr_header, dumps, loads
+from .cbor_types import NO_TAGS, TAG_SIGN1, CborError, bstr_header, dumps, loads
 from .errors import SigningError
 
 __all__ = [
     "ALG_ES256",
     "HDR_ALG",
+    "HDR_CRIT",
     "HDR_X5CHAIN",
     "CoseError",
     "Sign1",
+    "check_protected",
     "cose_key",
     "der_to_raw",
     "parse_sign1",
@@ -49,7 +53,19 @@ MAX_CHAIN = 4
 
 
 class CoseError(ValueError):
-    """A COSE structure is not what RFC 9052 and this profile require."""
+    """A COSE structure is not what RFC 9052 and this profile require.
+
+    ``code`` names the broken rule: ``malformed`` (shape), ``alg`` (alg missing, not the
+    integer -7), ``crit`` (a critical header: this profile understands none beyond alg),
+    ``header_unknown`` (a label the profile does not define, in either bucket),
+    ``header_encoding`` (the protected header is not the deterministic ``h'a10126'``),
+    ``x5chain`` (not one certificate or an array of 1-4) and ``tag`` (COSE_Sign1 tagged where
+    the format has it untagged, or the other way round).
+    """
+
+    def __init__(self, message: str, code: str = "malformed") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def sig_structure(protected: bytes, payload: bytes) -> bytes:
@@ -123,50 +139,87 @@ class Sign1(NamedTuple):
         return True
 
 
-_PROTECTED_CACHE: dict[bytes, bool] = {PROTECTED_ES256: True}
+HDR_CRIT = 2
+#: The only labels of each header bucket (docs/record-format.md, "COSE_Sign1").
+PROTECTED_LABELS = frozenset({HDR_ALG})
+UNPROTECTED_LABELS = frozenset({HDR_X5CHAIN})
 
 
-def _protected_ok(protected: bytes) -> bool:
-    known = _PROTECTED_CACHE.get(protected)
-    if known is not None:
-        return known
+def check_protected(protected: Any) -> None:
+    """The protected header is exactly ``h'a10126'`` = ``{1: -7}``; else a specific error.
+
+    RFC 9052 section 3.1: a recipient must reject a message whose ``crit`` names a header it
+    does not understand; this profile understands only ``alg``, which is never critical, so
+    any ``crit`` is refused, as is every label the format does not define.
+    """
+    if protected == PROTECTED_ES256:
+        return
+    if type(protected) is not bytes:
+        raise CoseError("protected header must be a byte string")
     try:
-        header = loads(protected)
-    except CborError:
-        return False
-    return (
-        isinstance(header, dict)
-        and header.get(HDR_ALG) == ALG_ES256
-        and all(isinstance(k, int) for k in header)
-    )
+        header = loads(protected, NO_TAGS)
+    except CborError as exc:
+        raise CoseError(f"protected header: {exc}", "header_encoding") from None
+    if type(header) is not dict:
+        raise CoseError("protected header must hold a map", "header_encoding")
+    if HDR_CRIT in header:
+        raise CoseError("protected header has a critical header (crit)", "crit")
+    unknown = [k for k in header if k not in PROTECTED_LABELS]
+    if unknown:
+        raise CoseError("protected header has labels the format does not define", "header_unknown")
+    alg = header.get(HDR_ALG)
+    if type(alg) is not int or alg != ALG_ES256:
+        raise CoseError("protected header alg must be the integer -7 (ES256)", "alg")
+    raise CoseError("protected header is not the deterministic h'a10126'", "header_encoding")
 
 
-def parse_sign1(value: Any) -> Sign1:
-    """Check the shape of a decoded COSE_Sign1 (untagged or tag 18) and return its parts."""
-    if hasattr(value, "tag") and getattr(value, "tag", None) == 18:
+def _x5chain(unprotected: Any) -> tuple[bytes, ...]:
+    # a map (a frozen one inside a tag: cbor2 decodes tag content immutably)
+    if not isinstance(unprotected, Mapping):
+        raise CoseError("unprotected header must be a map")
+    if HDR_CRIT in unprotected:
+        raise CoseError("crit in the unprotected header", "crit")
+    if HDR_ALG in unprotected:
+        raise CoseError("alg in the unprotected header", "header_unknown")
+    if len(unprotected) != 1 or HDR_X5CHAIN not in unprotected:
+        if any(k != HDR_X5CHAIN for k in unprotected):
+            raise CoseError(
+                "unprotected header has labels the format does not define", "header_unknown"
+            )
+        raise CoseError("unprotected header must carry x5chain (33)", "x5chain")
+    chain = unprotected[HDR_X5CHAIN]
+    if type(chain) is bytes and chain:
+        return (chain,)
+    if (
+        type(chain) in (list, tuple)
+        and 1 <= len(chain) <= MAX_CHAIN
+        and all(type(c) is bytes and c for c in chain)
+    ):
+        return tuple(chain)
+    raise CoseError("x5chain (33) must be a certificate or an array of 1-4 of them", "x5chain")
+
+
+def parse_sign1(value: Any, *, tagged: bool = False) -> Sign1:
+    """Check the shape of a decoded COSE_Sign1 and return its parts.
+
+    ``tagged``: the item must be ``18([...])`` (endorsements); otherwise it must be the bare
+    array (issuerAuth, untagged as in 18013-5).
+    """
+    if type(value) is cbor2.CBORTag:
+        if not tagged or value.tag != TAG_SIGN1:
+            raise CoseError("COSE_Sign1 carries a tag it must not have", "tag")
         value = value.value
-    if not isinstance(value, list | tuple) or len(value) != 4:
+    elif tagged:
+        raise CoseError("COSE_Sign1 must be tagged 18 here", "tag")
+    if type(value) is not list or len(value) != 4:
         raise CoseError("COSE_Sign1 must be an array of 4")
     protected, unprotected, payload, signature = value
-    if not isinstance(protected, bytes) or not _protected_ok(protected):
-        raise CoseError("protected header must name alg ES256")
-    if not isinstance(unprotected, Mapping) or HDR_ALG in unprotected:
-        raise CoseError("unprotected header must be a map without alg")
-    if not isinstance(payload, bytes):
+    check_protected(protected)
+    ders = _x5chain(unprotected)
+    if type(payload) is not bytes:
         raise CoseError("payload must be a byte string (not detached)")
-    if not isinstance(signature, bytes) or len(signature) != 64:
+    if type(signature) is not bytes or len(signature) != 64:
         raise CoseError("ES256 signature must be 64 bytes")
-    chain = unprotected.get(HDR_X5CHAIN)
-    if isinstance(chain, bytes):
-        ders: tuple[bytes, ...] = (chain,)
-    elif (
-        isinstance(chain, list | tuple)
-        and 1 <= len(chain) <= MAX_CHAIN
-        and all(isinstance(c, bytes) for c in chain)
-    ):
-        ders = tuple(chain)
-    else:
-        raise CoseError("x5chain (33) must be a certificate or an array of them")
     return Sign1(protected, ders, payload, signature)
 
 
@@ -178,10 +231,21 @@ def cose_key(public_key: ec.EllipticCurvePublicKey) -> dict[int, Any]:
     return {1: 2, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")}
 
 
+_COSE_KEY_LABELS = (1, -1, -2, -3)
+
+
 def public_key_from_cose_key(value: Any) -> ec.EllipticCurvePublicKey:
     """The P-256 public key of an EC2 COSE_Key; :class:`CoseError` if it is not one."""
-    if not isinstance(value, dict) or value.get(1) != 2 or value.get(-1) != 1:
-        raise CoseError("deviceKey must be an EC2 P-256 COSE_Key")
+    # exactly the four labels, in deterministic order; integer values of the right type
+    if (
+        type(value) is not dict
+        or tuple(value) != _COSE_KEY_LABELS
+        or type(value[1]) is not int
+        or value[1] != 2
+        or type(value[-1]) is not int
+        or value[-1] != 1
+    ):
+        raise CoseError("deviceKey must be an EC2 P-256 COSE_Key {1: 2, -1: 1, -2: x, -3: y}")
     x, y = value.get(-2), value.get(-3)
     if not isinstance(x, bytes) or not isinstance(y, bytes) or len(x) != 32 or len(y) != 32:
         raise CoseError("deviceKey coordinates must be 32-byte strings")

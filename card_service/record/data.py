@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass, fields
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -23,12 +24,14 @@ from .schedule import add_years, first_endorsement_due
 
 __all__ = [
     "ELEMENTS",
+    "LATEST_DATE",
     "MANDATORY_ELEMENTS",
     "TEXT_LIMITS",
     "ElementSpec",
     "PermitBasis",
     "PermitData",
     "Sex",
+    "text_problem",
 ]
 
 
@@ -60,6 +63,14 @@ _PERMIT_NUMBER = re.compile(r"[0-9A-Z]{6,24}")
 SERIAL_BYTES = 8
 #: The earliest birth date accepted (sanity bound).
 EARLIEST_BIRTH = dt.date(1900, 1, 1)
+#: The latest date any date element may hold (sanity bound: date arithmetic never overflows).
+LATEST_DATE = dt.date(2199, 12, 31)
+#: Unicode categories refused in text: controls, format characters (bidi overrides and
+#: isolates, zero-width characters, BOM), surrogates, private use, unassigned, line and
+#: paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+#: The only space characters allowed (ASCII space and the ideographic space of CJK text).
+_SPACES = frozenset({" ", "\u3000"})
 #: Longest validity of a permit.
 MAX_VALIDITY_YEARS = 5
 #: Residence of at least half a year is required before a permit is issued (Article 2).
@@ -99,6 +110,37 @@ ELEMENT_TYPES = {e.identifier: e.python_type for e in ELEMENTS}
 #: Elements every presentation must disclose: the revocation status is looked up by permit
 #: number, and endorsement coverage starts at ``first_endorsement_due``.
 MANDATORY_ELEMENTS = ("permit_number", "first_endorsement_due")
+
+
+def text_problem(value: object, limit: int) -> str | None:
+    """Why ``value`` cannot be a text element of at most ``limit`` UTF-8 bytes (None: it can).
+
+    Text is non-empty, NFC-normalised, without leading or trailing white space, and holds
+    no character of the refused categories (controls, bidi and other format characters,
+    surrogates, private use, unassigned) and no space but U+0020 and U+3000.  Chinese,
+    accented and other scripts are of course allowed.
+    """
+    if not isinstance(value, str):
+        return "must be a text string"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid Unicode (lone surrogate)"
+    if not value.strip():
+        return "is empty"
+    if size > limit:
+        return f"longer than {limit} UTF-8 bytes"
+    for char in value:
+        category = unicodedata.category(char)
+        if category in _REFUSED_CATEGORIES:
+            return "contains control, format (bidi) or unassigned characters"
+        if category == "Zs" and char not in _SPACES:
+            return "contains a space character other than U+0020 or U+3000"
+    if value != value.strip():
+        return "has leading or trailing white space"
+    if not unicodedata.is_normalized("NFC", value):
+        return "is not in Unicode normalisation form NFC"
+    return None
 
 
 def _months_later(day: dt.date, months: int) -> dt.date:
@@ -148,23 +190,9 @@ class PermitData:
             out.append(FieldProblem(name, reason))
 
         for name, limit in TEXT_LIMITS.items():
-            value = getattr(self, name)
-            if not isinstance(value, str):
-                bad(name, "must be a text string")
-                continue
-            try:
-                size = len(value.encode("utf-8"))
-            except UnicodeEncodeError:
-                bad(name, "is not valid Unicode (lone surrogate)")
-                continue
-            if not value.strip():
-                bad(name, "is empty")
-            elif size > limit:
-                bad(name, f"longer than {limit} UTF-8 bytes")
-            elif any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
-                bad(name, "contains control characters")
-            elif value != value.strip():
-                bad(name, "has leading or trailing white space")
+            problem = text_problem(getattr(self, name), limit)
+            if problem is not None:
+                bad(name, problem)
         dates = ("birth_date", "issue_date", "expiry_date", "residence_began")
         for name in dates:
             value = getattr(self, name)
@@ -196,6 +224,11 @@ class PermitData:
             and citizen_id.is_male(self.citizen_id) != (self.sex == Sex.MALE)
         ):
             bad("sex", "differs from the sequence code of citizen_id")
+        if dates_ok:
+            for name in dates:
+                if getattr(self, name) > LATEST_DATE:
+                    bad(name, f"after {LATEST_DATE.isoformat()}")
+                    dates_ok = False  # no date arithmetic near the end of the calendar
         if dates_ok:
             if self.birth_date < EARLIEST_BIRTH:
                 bad("birth_date", f"before {EARLIEST_BIRTH.isoformat()}")

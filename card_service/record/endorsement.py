@@ -31,7 +31,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from card_service.card.wire import FILE_MAX_SIZE, FileId
 
-from .cbor_types import CborError, as_date, as_utc, dumps, loads_sequence, loads_signed, tdate
+from .cbor_types import (
+    ENDORSEMENT_TAGS,
+    CborError,
+    as_date,
+    as_utc,
+    dumps,
+    is_deterministic,
+    key_order,
+    loads_prefix,
+    loads_sequence,
+    tdate,
+)
 from .cose import CoseError, parse_sign1, sign1
 from .errors import RecordError
 from .issuer_signed import RecordFormatError, parse_record
@@ -43,6 +54,7 @@ __all__ = [
     "ENDORSEMENT_DOC_TYPE",
     "EndorsementBody",
     "EndorsementFormatError",
+    "decode_endorsement",
     "endorse",
     "parse_endorsement_body",
     "split_endorsements",
@@ -63,6 +75,7 @@ _KEYS = frozenset(
         "endorsed_at",
     }
 )
+_KEY_ORDER = key_order(_KEYS)
 
 
 class EndorsementFormatError(ValueError):
@@ -94,14 +107,16 @@ class EndorsementBody(NamedTuple):
 def parse_endorsement_body(payload: bytes) -> EndorsementBody:
     """Decode and check the payload map of an endorsement."""
     try:
-        body = loads_signed(payload)  # signed bytes: see mso.parse_mso
-    except CborError:
-        raise EndorsementFormatError("endorsement payload is not CBOR") from None
-    if type(body) is not dict or len(body) != len(_KEYS):
+        body = loads_prefix(payload, ENDORSEMENT_TAGS)
+    except CborError as exc:
+        raise EndorsementFormatError(f"endorsement payload: {exc}") from None
+    if type(body) is not dict or set(body) != _KEYS:
         raise EndorsementFormatError("endorsement payload has the wrong keys")
+    if tuple(body) != _KEY_ORDER or not is_deterministic(body, payload):
+        raise EndorsementFormatError("endorsement payload is not in deterministic encoding")
     try:
         doc_type = body["docType"]
-        start, end = body["period_start"], body["period_end"]
+        start, end = as_date(body["period_start"]), as_date(body["period_end"])
         endorsed_at = as_utc(body["endorsed_at"])
         number, digest, seq = body["permit_number"], body["mso_digest"], body["sequence"]
     except KeyError:
@@ -109,8 +124,8 @@ def parse_endorsement_body(payload: bytes) -> EndorsementBody:
     if doc_type != ENDORSEMENT_DOC_TYPE:
         raise EndorsementFormatError("endorsement docType is wrong")
     if (
-        type(start) is not dt.date
-        or type(end) is not dt.date
+        start is None
+        or end is None
         or endorsed_at is None
         or type(number) is not str
         or type(digest) is not bytes
@@ -123,13 +138,26 @@ def parse_endorsement_body(payload: bytes) -> EndorsementBody:
 
 
 def split_endorsements(content: bytes) -> list[Any]:
-    """The decoded items of EF.Endorsements content (a CBOR sequence)."""
+    """The decoded items of EF.Endorsements content (a CBOR sequence of ``18([...])``).
+
+    Only tag 18 may occur, and every item must be in deterministic encoding.
+    """
     if len(content) > ENDORSEMENTS_MAX_BYTES:
         raise EndorsementFormatError(f"endorsements exceed {ENDORSEMENTS_MAX_BYTES} bytes")
     try:
         return loads_sequence(content, MAX_ENDORSEMENTS)
     except CborError as exc:
         raise EndorsementFormatError(str(exc)) from None
+
+
+def decode_endorsement(item: bytes) -> Any:
+    """One encoded endorsement item (as a verifier may be given them one by one)."""
+    if not isinstance(item, bytes | bytearray | memoryview):
+        raise EndorsementFormatError("an endorsement must be bytes")
+    items = split_endorsements(bytes(item))
+    if len(items) != 1:
+        raise EndorsementFormatError("an endorsement item must be exactly one CBOR item")
+    return items[0]
 
 
 def endorse(
@@ -169,7 +197,8 @@ def endorse(
         raise RecordError("endorsing needs the full record (permit_number, dates)")
     try:
         previous = [
-            parse_endorsement_body(parse_sign1(i).payload) for i in split_endorsements(existing)
+            parse_endorsement_body(parse_sign1(i, tagged=True).payload)
+            for i in split_endorsements(existing)
         ]
     except (EndorsementFormatError, CoseError):
         raise RecordError("EF.Endorsements holds a malformed item") from None

@@ -25,13 +25,28 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import cbor2
 from cbor2 import CBORTag
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from card_service.card.wire import FILE_MAX_SIZE, FileId
 
-from .cbor_types import CborError, bstr_header, dumps, embedded_bytes, loads, loads_signed
+from .cbor_types import (
+    ITEM_TAGS,
+    RECORD_TAGS,
+    CborError,
+    array_header,
+    bstr_header,
+    dumps,
+    embedded_bytes,
+    is_canonical,
+    is_deterministic,
+    key_order,
+    loads,
+    loads_prefix,
+    map_header,
+)
 from .cose import sign1
 from .data import PermitData
 from .errors import RecordError, SigningError
@@ -39,11 +54,14 @@ from .mso import NAMESPACE, build_mso_bytes
 from .schedule import local_midnight
 
 __all__ = [
+    "ITEM_KEYS",
     "RECORD_MAX_BYTES",
     "SALT_BYTES",
+    "DecodedRecord",
     "ParsedItem",
     "ParsedRecord",
     "RecordFormatError",
+    "check_item",
     "decode_record",
     "parse_record",
     "sign_record",
@@ -142,7 +160,7 @@ class ParsedItem(NamedTuple):
     value: Any
     #: The bytes inside tag 24 (the encoded IssuerSignedItem).
     encoded: bytes
-    #: SHA-256 of IssuerSignedItemBytes (tag 24 head included, as 18013-5 hashes).
+    #: SHA-256 of IssuerSignedItemBytes exactly as received (tag 24 head included).
     digest: bytes
 
 
@@ -156,68 +174,152 @@ class ParsedRecord:
     problems: tuple[tuple[str, str], ...]
 
 
-def decode_record(data: bytes) -> tuple[dict[str, list[Any]], Any]:
-    """Decode IssuerSigned down to ``(nameSpaces, issuerAuth)``; items are left encoded.
+class DecodedRecord(NamedTuple):
+    """IssuerSigned decoded down to its items, which are left encoded."""
 
-    Raises :class:`RecordFormatError` when the outer structure is wrong.
+    #: namespace -> the entries as decoded (``CBORTag(24, bytes)`` when well formed).
+    namespaces: dict[str, list[Any]]
+    issuer_auth: Any
+    #: namespace -> the exact received bytes of every entry (IssuerSignedItemBytes), a view
+    #: into the record: the item digests are computed over these, never over a re-encoding.
+    received: dict[str, list[memoryview]]
+
+
+_KEY_ISSUER_AUTH = dumps("issuerAuth")
+_KEY_NAMESPACES = dumps("nameSpaces")
+#: ``IssuerSigned`` keys in deterministic order.
+_RECORD_KEYS = ("issuerAuth", "nameSpaces")
+#: ``IssuerSignedItem`` keys in deterministic order.
+ITEM_KEYS = key_order(("digestID", "random", "elementIdentifier", "elementValue"))
+#: ``#6.24`` + bstr head for short items (most are under 256 bytes).
+_TAG24_HEADS = tuple(b"\xd8\x18" + bstr_header(n) for n in range(256))
+_SCALARS = (str, int, bytes, dt.date)  # dt.date: tag 1004, the only tag of an item
+
+
+def _entry_bytes(entry: Any) -> bytes:
+    if type(entry) is CBORTag and entry.tag == 24 and type(entry.value) is bytes:
+        return b"\xd8\x18" + bstr_header(len(entry.value)) + entry.value
+    return cbor2.dumps(entry)
+
+
+def decode_record(data: bytes) -> DecodedRecord:
+    """Decode IssuerSigned down to its items (left encoded) and issuerAuth.
+
+    Only tag 24 may occur; the record must be its own deterministic encoding, byte for byte
+    (``record_encoding`` otherwise), so that one record has exactly one byte string.  Raises
+    :class:`RecordFormatError` when the outer structure is wrong.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise RecordFormatError("record_type", "record must be bytes")
     if len(data) > RECORD_MAX_BYTES:
         raise RecordFormatError("record_oversized", f"record exceeds {RECORD_MAX_BYTES} bytes")
+    data = bytes(data)
     try:
-        top = loads(bytes(data))
-    except CborError:
-        raise RecordFormatError("record_undecodable", "record is not one CBOR item") from None
-    if not isinstance(top, dict) or set(top) != {"nameSpaces", "issuerAuth"}:
+        top = loads_prefix(data, RECORD_TAGS)  # trailing bytes fail the comparison below
+    except CborError as exc:
+        raise RecordFormatError("record_undecodable", f"record: {exc}") from None
+    if type(top) is not dict or set(top) != set(_RECORD_KEYS):
         raise RecordFormatError("record_structure", "IssuerSigned needs nameSpaces, issuerAuth")
     namespaces = top["nameSpaces"]
-    if not isinstance(namespaces, dict) or not namespaces:
+    if type(namespaces) is not dict or not namespaces:
         raise RecordFormatError("record_structure", "nameSpaces must be a non-empty map")
     for ns, entries in namespaces.items():
-        if not isinstance(ns, str) or not isinstance(entries, list) or not entries:
+        if type(ns) is not str or type(entries) is not list or not entries:
             raise RecordFormatError("record_structure", "a namespace must hold a list of items")
-    return namespaces, top["issuerAuth"]
+    # Walk the deterministic encoding of what was decoded along the received bytes: the
+    # envelope and every item head must be where and what they are in that encoding (so one
+    # record has one byte string), and each item's span is then its bytes as received.
+    order = tuple(namespaces) if len(namespaces) == 1 else key_order(namespaces)
+    try:
+        prefix = b"\xa2" + _KEY_ISSUER_AUTH + cbor2.dumps(top["issuerAuth"]) + _KEY_NAMESPACES
+    except Exception:
+        raise RecordFormatError("record_encoding", "issuerAuth cannot be encoded") from None
+    prefix += map_header(len(namespaces))
+    exact = tuple(top) == _RECORD_KEYS and tuple(namespaces) == order
+    exact = exact and data.startswith(prefix)
+    pos = len(prefix)
+    received: dict[str, list[memoryview]] = {}
+    view = memoryview(data)
+    for ns in order if exact else ():
+        entries = namespaces[ns]
+        head = dumps(ns) + array_header(len(entries))
+        if not data.startswith(head, pos):
+            exact = False
+            break
+        pos += len(head)
+        spans = received[ns] = []
+        for entry in entries:
+            if type(entry) is CBORTag and entry.tag == 24 and type(entry.value) is bytes:
+                n = len(entry.value)
+                item_head = _TAG24_HEADS[n] if n < 256 else b"\xd8\x18" + bstr_header(n)
+                end = pos + len(item_head) + n
+            else:  # not an item: reported by the caller; its encoding must still match
+                item_head = cbor2.dumps(entry)
+                end = pos + len(item_head)
+            if not data.startswith(item_head, pos):
+                exact = False
+                break
+            spans.append(view[pos:end])
+            pos = end
+    if not exact or pos != len(data):
+        raise RecordFormatError(
+            "record_encoding", "record is not in deterministic encoding (RFC 8949 4.2.1)"
+        )
+    return DecodedRecord(namespaces, top["issuerAuth"], received)
+
+
+def check_item(item: Any, content: bytes | None = None) -> tuple[int, str, Any] | str:
+    """``(digestID, elementIdentifier, elementValue)`` of a decoded IssuerSignedItem, or the
+    code of the broken rule (``item_structure``, ``item_encoding``).
+
+    With ``content`` (the bytes it was decoded from) the encoding is checked as well; the
+    verifier checks a whole batch of items at once and passes ``None``.
+    """
+    if type(item) is not dict or tuple(item) != ITEM_KEYS:
+        if type(item) is dict and len(item) == 4 and set(item) == set(ITEM_KEYS):
+            return "item_encoding"  # right keys, wrong order
+        return "item_structure"
+    digest_id = item["digestID"]
+    salt = item["random"]
+    identifier = item["elementIdentifier"]
+    value = item["elementValue"]
+    if (
+        type(digest_id) is not int
+        or not 0 <= digest_id < 2**31
+        or type(salt) is not bytes
+        or len(salt) != SALT_BYTES
+        or type(identifier) is not str
+    ):
+        return "item_structure"
+    if not isinstance(value, _SCALARS) and not is_canonical(value, cbor2.dumps(value)):
+        return "item_encoding"  # a container value with keys out of order
+    if content is not None and not is_deterministic(item, content):
+        return "item_encoding"
+    return digest_id, identifier, value
 
 
 def parse_record(data: bytes) -> ParsedRecord:
     """Parse IssuerSigned bytes.  Structure errors raise :class:`RecordFormatError`;
     a malformed single item is reported in ``problems`` and skipped."""
-    namespaces, issuer_auth = decode_record(data)
+    namespaces, issuer_auth, received = decode_record(data)
     items: list[ParsedItem] = []
     problems: list[tuple[str, str]] = []
     for ns, entries in namespaces.items():
-        for entry in entries:
-            # hot path: exact type checks, no temporary sets
+        for entry, raw in zip(entries, received[ns], strict=True):
             if type(entry) is not CBORTag or entry.tag != 24 or type(entry.value) is not bytes:
                 problems.append(("item_not_tag24", ns))
                 continue
+            encoded = entry.value
             try:
-                item = loads_signed(entry.value)
+                item = loads(encoded, ITEM_TAGS)
             except CborError:
                 problems.append(("item_undecodable", ns))
                 continue
-            if type(item) is not dict or len(item) != 4:
-                problems.append(("item_structure", ns))
+            checked = check_item(item, encoded)
+            if isinstance(checked, str):
+                problems.append((checked, ns))
                 continue
-            try:
-                digest_id = item["digestID"]
-                salt = item["random"]
-                identifier = item["elementIdentifier"]
-                value = item["elementValue"]
-            except KeyError:
-                problems.append(("item_structure", ns))
-                continue
-            if (
-                type(digest_id) is not int
-                or digest_id < 0
-                or type(salt) is not bytes
-                or len(salt) < 16
-                or type(identifier) is not str
-            ):
-                problems.append(("item_structure", ns))
-                continue
-            encoded = entry.value
-            digest = _sha256(b"\xd8\x18" + bstr_header(len(encoded)) + encoded).digest()
+            digest_id, identifier, value = checked
+            digest = _sha256(raw).digest()
             items.append(ParsedItem(ns, digest_id, identifier, value, encoded, digest))
     return ParsedRecord(tuple(items), issuer_auth, tuple(problems))

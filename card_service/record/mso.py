@@ -24,7 +24,17 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .cbor_types import CborError, as_utc, dumps, embedded_bytes, loads_signed, tdate
+from .cbor_types import (
+    MSO_TAGS,
+    CborError,
+    as_utc,
+    dumps,
+    embedded_bytes,
+    is_deterministic,
+    key_order,
+    loads_prefix,
+    tdate,
+)
 from .cose import CoseError, cose_key, public_key_from_cose_key
 
 __all__ = [
@@ -47,6 +57,12 @@ MSO_VERSION = "1.0"
 DIGEST_ALGORITHM = "SHA-256"
 #: Most digest IDs the MSO may hold (16 elements today; room for additions).
 MAX_DIGESTS = 64
+
+
+_MSO_KEYS = key_order(
+    ("version", "digestAlgorithm", "valueDigests", "deviceKeyInfo", "docType", "validityInfo")
+)
+_VALIDITY_KEYS = key_order(("signed", "validFrom", "validUntil"))
 
 
 class MsoError(ValueError):
@@ -122,17 +138,19 @@ def parse_mso(payload: bytes) -> MsoInfo:
     A bad deviceKey does not stop parsing (``device_key`` is ``None``): the verifier reports it
     as a card problem and still checks the rest.
     """
-    # the payload is signed: trailing bytes make the signature fail (FORGED), so the faster
-    # decoder without the trailing-bytes check is enough here
     inner = _tag24_content(payload)
     if inner is None:
         raise MsoError("mso_not_tag24", "MSO payload must be #6.24(bstr)")
     try:
-        mso = loads_signed(inner)
-    except CborError:
-        raise MsoError("mso_undecodable", "MSO is not CBOR") from None
+        mso = loads_prefix(inner, MSO_TAGS)
+    except CborError as exc:
+        raise MsoError("mso_undecodable", f"MSO: {exc}") from None
     if not isinstance(mso, dict):
         raise MsoError("mso_not_map", "MSO must be a map")
+    if set(mso) != set(_MSO_KEYS):
+        raise MsoError("mso_keys", "MSO must hold exactly the keys the format defines")
+    if not is_deterministic(mso, inner) or tuple(mso) != _MSO_KEYS:
+        raise MsoError("mso_encoding", "MSO is not in deterministic encoding")
     if mso.get("version") != MSO_VERSION:
         raise MsoError("mso_version", "MSO version must be 1.0")
     if mso.get("digestAlgorithm") != DIGEST_ALGORITHM:
@@ -143,9 +161,11 @@ def parse_mso(payload: bytes) -> MsoInfo:
     digests = mso.get("valueDigests")
     if not isinstance(digests, dict) or not digests:
         raise MsoError("mso_value_digests", "valueDigests must be a non-empty map")
+    if len(digests) > 1 and tuple(digests) != key_order(digests):
+        raise MsoError("mso_encoding", "MSO is not in deterministic encoding")
     total = 0
     for ns, ids in digests.items():
-        if not isinstance(ns, str) or not isinstance(ids, dict):
+        if type(ns) is not str or type(ids) is not dict:
             raise MsoError("mso_value_digests", "valueDigests must map namespaces to maps")
         for key, digest in ids.items():
             if (
@@ -155,12 +175,15 @@ def parse_mso(payload: bytes) -> MsoInfo:
                 or len(digest) != 32
             ):
                 raise MsoError("mso_value_digests", "digest IDs must be uints -> 32-byte digests")
+        keys = list(ids)
+        if keys != sorted(keys):  # uints: ascending is the deterministic order
+            raise MsoError("mso_encoding", "MSO is not in deterministic encoding")
         total += len(ids)
     if total > MAX_DIGESTS:
         raise MsoError("mso_value_digests", f"more than {MAX_DIGESTS} digests")
     info = mso.get("validityInfo")
-    if not isinstance(info, dict):
-        raise MsoError("mso_validity_info", "validityInfo must be a map")
+    if type(info) is not dict or tuple(info) != _VALIDITY_KEYS:
+        raise MsoError("mso_validity_info", "validityInfo must be {signed, validFrom, validUntil}")
     signed, valid_from, valid_until = (
         as_utc(info.get("signed")),
         as_utc(info.get("validFrom")),
@@ -172,7 +195,7 @@ def parse_mso(payload: bytes) -> MsoInfo:
         raise MsoError("mso_validity_info", "validFrom must be before validUntil")
     device_key = None
     key_info = mso.get("deviceKeyInfo")
-    if isinstance(key_info, dict):
+    if type(key_info) is dict and tuple(key_info) == ("deviceKey",):
         try:
             device_key = public_key_from_cose_key(key_info.get("deviceKey"))
         except CoseError:

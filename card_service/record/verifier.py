@@ -39,11 +39,30 @@ from card_service.card.wire import CARD_AUTH_DOMAIN, CHALLENGE_MAX_LENGTH, CHALL
 from keys.errors import SignerValidationError
 from keys.trust import TrustList, validate_signer
 
-from .cbor_types import CborError, array_header, as_date, embedded_bytes, loads, loads_signed
+from .cbor_types import (
+    ITEM_TAGS,
+    CborError,
+    array_header,
+    as_date,
+    is_deterministic,
+    loads,
+    loads_prefix,
+)
 from .cose import CoseError, Sign1, parse_sign1, raw_to_der
 from .data import ELEMENT_TYPES, MANDATORY_ELEMENTS
-from .endorsement import EndorsementFormatError, parse_endorsement_body, split_endorsements
-from .issuer_signed import RecordFormatError, decode_record
+from .endorsement import (
+    EndorsementFormatError,
+    decode_endorsement,
+    parse_endorsement_body,
+    split_endorsements,
+)
+from .issuer_signed import (
+    ITEM_KEYS,
+    SALT_BYTES,
+    RecordFormatError,
+    check_item,
+    decode_record,
+)
 from .mso import DOC_TYPE, NAMESPACE, MsoError, mso_digest, parse_mso
 from .schedule import endorsement_status, full_years, local_date
 from .verdict import Reason, Verdict, VerificationResult, decide
@@ -314,14 +333,14 @@ class Verifier:
             return VerificationResult(verdict, tuple(reasons), **kw)
 
         try:
-            namespaces, issuer_auth = decode_record(record)
+            namespaces, issuer_auth, received = decode_record(record)
         except RecordFormatError as exc:
             reasons.append(Reason(exc.code, Verdict.MALFORMED, str(exc)))
             return done()
         try:
             auth = parse_sign1(issuer_auth)
         except CoseError as exc:
-            reasons.append(Reason("issuer_auth_malformed", Verdict.MALFORMED, str(exc)))
+            reasons.append(Reason(f"issuer_auth_{exc.code}", Verdict.MALFORMED, str(exc)))
             return done()
         try:
             mso = parse_mso(auth.payload)
@@ -340,7 +359,7 @@ class Verifier:
                 Reason("signature_invalid", Verdict.FORGED, "issuerAuth signature does not verify")
             )
 
-        elements, present = _check_items(namespaces, mso.value_digests, reasons)
+        elements, present = _check_items(namespaces, received, mso.value_digests, reasons)
         for name in MANDATORY_ELEMENTS:
             if name not in present:
                 reasons.append(
@@ -467,7 +486,7 @@ class Verifier:
             if isinstance(endorsements, bytes | bytearray | memoryview):
                 items = split_endorsements(bytes(endorsements))
             else:
-                items = [loads(bytes(e)) for e in endorsements]
+                items = [decode_endorsement(e) for e in endorsements]
         except (EndorsementFormatError, CborError, TypeError):
             reasons.append(
                 Reason("endorsements_malformed", Verdict.MALFORMED, "endorsements are not CBOR")
@@ -476,9 +495,12 @@ class Verifier:
         periods: list[tuple[dt.date, dt.date, dt.date]] = []
         for index, item in enumerate(items, start=1):
             try:
-                sign1: Sign1 = parse_sign1(item)
+                sign1: Sign1 = parse_sign1(item, tagged=True)
                 body = parse_endorsement_body(sign1.payload)
-            except (CoseError, EndorsementFormatError) as exc:
+            except CoseError as exc:
+                reasons.append(Reason(f"endorsement_{exc.code}", Verdict.MALFORMED, str(exc)))
+                continue
+            except EndorsementFormatError as exc:
                 reasons.append(Reason("endorsement_malformed", Verdict.MALFORMED, str(exc)))
                 continue
             key, chain_reasons = self._signer(sign1.x5chain, body.endorsed_at, now, "endorsement_")
@@ -526,51 +548,53 @@ class Verifier:
 
 
 def _decode_items(
-    ns: str, entries: list[Any], signed: Any, reasons: list[Reason]
-) -> list[tuple[Any, bytes, bytes]]:
-    """``(decoded item or None, encoded, digest)`` for every well-tagged entry.
+    entries: list[Any], received: list[memoryview], signed: Any, reasons: list[Reason]
+) -> list[tuple[Any, bytes, bool]]:
+    """``(decoded item, digest, in deterministic encoding)`` for every well-tagged entry.
 
-    Fast path: when every item's digest is one of the signed digests, the bytes are the
-    issuer's own single, deterministically encoded items, so all of them are decoded with one
-    ``cbor2`` call over their concatenation.  Otherwise each is decoded on its own.
+    The digest is SHA-256 over the IssuerSignedItemBytes exactly as received (ISO/IEC
+    18013-5 9.1.2.5).  Fast path: when every item's digest is one of the signed digests, the
+    bytes are the issuer's own items, so all of them are decoded with one ``cbor2`` call over
+    their concatenation, and their encoding is checked with one re-encoding.  Otherwise each
+    is decoded and checked on its own.
     """
     encoded: list[bytes] = []
     digests: list[bytes] = []
-    for entry in entries:
-        if type(entry) is not CBORTag or entry.tag != 24:
+    for entry, raw in zip(entries, received, strict=True):
+        if type(entry) is not CBORTag or entry.tag != 24 or type(entry.value) is not bytes:
             reasons.append(Reason("item_not_tag24", Verdict.MALFORMED, "item is not #6.24(bstr)"))
             continue
-        e = entry.value
-        if type(e) is not bytes:
-            reasons.append(Reason("item_not_tag24", Verdict.MALFORMED, "item is not #6.24(bstr)"))
-            continue
-        encoded.append(e)
-        n = len(e)
-        if n < 256:
-            h = _sha256(_TAG24_HEADS[n])
-            h.update(e)
-        else:
-            h = _sha256(embedded_bytes(e))
-        digests.append(h.digest())
+        encoded.append(entry.value)
+        digests.append(_sha256(raw).digest())
     if type(signed) is dict and encoded:
         if set(signed.values()).issuperset(digests):
+            batch = array_header(len(encoded)) + b"".join(encoded)
             try:
-                decoded = loads_signed(array_header(len(encoded)) + b"".join(encoded))
+                decoded = loads_prefix(batch, ITEM_TAGS)  # is_deterministic: nothing trailing
             except CborError:
                 decoded = None
-            if type(decoded) is list and len(decoded) == len(encoded):
-                return list(zip(decoded, encoded, digests, strict=True))
-    out: list[tuple[Any, bytes, bytes]] = []
+            if (
+                type(decoded) is list
+                and len(decoded) == len(encoded)
+                and is_deterministic(decoded, batch)
+            ):
+                return [(i, d, True) for i, d in zip(decoded, digests, strict=True)]
+    out: list[tuple[Any, bytes, bool]] = []
     for e, d in zip(encoded, digests, strict=True):
         try:
-            out.append((loads_signed(e), e, d))
-        except CborError:
-            reasons.append(Reason("item_undecodable", Verdict.MALFORMED, "item is not CBOR"))
+            item = loads(e, ITEM_TAGS)
+        except CborError as exc:
+            reasons.append(Reason("item_undecodable", Verdict.MALFORMED, f"item: {exc}"))
+            continue
+        out.append((item, d, is_deterministic(item, e)))
     return out
 
 
 def _check_items(
-    namespaces: dict[str, list[Any]], value_digests: Any, reasons: list[Reason]
+    namespaces: dict[str, list[Any]],
+    received: dict[str, list[memoryview]],
+    value_digests: Any,
+    reasons: list[Reason],
 ) -> tuple[dict[str, Any], set[str]]:
     """Digest-check every item; return the verified elements and all identifiers seen."""
     elements: dict[str, Any] = {}
@@ -578,26 +602,37 @@ def _check_items(
     for ns, entries in namespaces.items():
         signed = value_digests.get(ns)
         seen_ids: set[int] = set()
-        for item, _encoded, digest in _decode_items(ns, entries, signed, reasons):
-            if type(item) is not dict or len(item) != 4:
-                reasons.append(Reason("item_structure", Verdict.MALFORMED, _ITEM_SHAPE))
-                continue
-            try:
-                digest_id = item["digestID"]
+        for item, digest, exact in _decode_items(entries, received[ns], signed, reasons):
+            # hot path inline (the same rules as issuer_signed.check_item, which handles the
+            # rest): keys in deterministic order, uint digestID, 32-byte salt, tstr identifier
+            if type(item) is dict and tuple(item) == ITEM_KEYS:
                 salt = item["random"]
-                identifier = item["elementIdentifier"]
+                digest_id = item["digestID"]
                 value = item["elementValue"]
-            except KeyError:
-                digest_id = None
-            if (
-                type(digest_id) is not int
-                or digest_id < 0
-                or type(salt) is not bytes
-                or len(salt) < 16
-                or type(identifier) is not str
-            ):
-                reasons.append(Reason("item_structure", Verdict.MALFORMED, _ITEM_SHAPE))
+                identifier = item["elementIdentifier"]
+                if (
+                    type(digest_id) is not int
+                    or not 0 <= digest_id < 2**31
+                    or type(salt) is not bytes
+                    or len(salt) != SALT_BYTES
+                    or type(identifier) is not str
+                    or not isinstance(value, _SCALARS)
+                ):
+                    checked = check_item(item)
+                else:
+                    checked = (digest_id, identifier, value)
+            else:
+                checked = check_item(item)
+                if checked == "item_encoding" and type(item) is dict:  # keys out of order
+                    exact = False
+                    checked = check_item({k: item[k] for k in ITEM_KEYS})
+            if isinstance(checked, str):
+                message = _ITEM_ENCODING if checked == "item_encoding" else _ITEM_SHAPE
+                reasons.append(Reason(checked, Verdict.MALFORMED, message))
                 continue
+            if not exact:  # reported, and its digest is still compared (to name a forgery)
+                reasons.append(Reason("item_encoding", Verdict.MALFORMED, _ITEM_ENCODING))
+            digest_id, identifier, value = checked
             present.add(identifier)
             known = identifier if identifier in ELEMENT_TYPES else None
             if signed is None:
@@ -625,6 +660,8 @@ def _check_items(
                         known,
                     )
                 )
+                continue
+            if not exact:
                 continue
             # a genuine item present twice is a structural error, not a forgery
             if digest_id in seen_ids:
@@ -660,9 +697,9 @@ def _check_items(
     return elements, present
 
 
+_SCALARS = (str, int, bytes, dt.date)
 _ITEM_SHAPE = "an IssuerSignedItem is malformed"
-#: ``#6.24`` + bstr head for short items (most are under 256 bytes).
-_TAG24_HEADS = tuple(embedded_bytes(bytes(n))[: -n or None] for n in range(256))
+_ITEM_ENCODING = "an IssuerSignedItem is not in deterministic encoding"
 _sha256 = hashlib.sha256
 
 

@@ -1,8 +1,13 @@
 """The application JSON file (``docs/workflows.md``, example ``docs/examples/application.json``).
 
-Loading validates shape and types; the citizen ID check character and element sizes are
-validated by :meth:`PermitData.validate` when the record is built.  Errors name the field,
-never its value (the file is personal data).
+An application is validated, field by field, against exactly what the record can sign
+(:mod:`card_service.record.data`: lengths, character classes, NFC, dates, enumerations, the
+citizen ID with its birth date and sex, the portrait) when it is parsed and whenever a
+:class:`PermitApplication` is built, so an application that could not be signed is refused
+before it is submitted, before a permit number is reserved and before a card is touched.
+The JSON itself is read strictly: UTF-8, at most :data:`APPLICATION_MAX_BYTES`, no duplicate
+keys, no NaN/Infinity, bounded nesting.  Errors name the field, never its value (the file is
+personal data).
 """
 
 from __future__ import annotations
@@ -12,18 +17,34 @@ import binascii
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from card_service.record import PermitBasis, PermitData, Sex
-from card_service.record.citizen_id import check_character
+from card_service.record import citizen_id as citizen_ids
+from card_service.record.data import EARLIEST_BIRTH, LATEST_DATE, TEXT_LIMITS, text_problem
+from card_service.record.portrait import check_jpeg
 from card_service.record.schedule import add_years
 from card_service.register.views import ApplicantData, ApplicationData
 
-__all__ = ["FORMAT", "ApplicationError", "PermitApplication", "load_application"]
+__all__ = [
+    "APPLICATION_MAX_BYTES",
+    "FORMAT",
+    "ApplicationError",
+    "PermitApplication",
+    "load_application",
+    "parse_application_bytes",
+]
 
 FORMAT = "permit-application/1"
+#: Largest application file read (a 20 KB portrait is 27 KB of base64).
+APPLICATION_MAX_BYTES = 64 * 1024
+#: Deepest JSON nesting accepted (the format needs 2).
+MAX_JSON_DEPTH = 8
+#: The register's evidence reference (not signed; same character rules as the record).
+EVIDENCE_REF_MAX_BYTES = 100
 #: Validity of a permit in years from the issue date.
 VALIDITY_YEARS = 5
 
@@ -51,6 +72,65 @@ class PermitApplication:
 
     def __repr__(self) -> str:
         return "PermitApplication(<redacted>)"
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ApplicationError("; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every rule the application breaks, as ``section.field: reason`` (never a value)."""
+        out: list[str] = []
+        texts = {
+            "applicant.full_name": (self.full_name, TEXT_LIMITS["full_name"]),
+            "applicant.ethnicity": (self.ethnicity, TEXT_LIMITS["ethnicity"]),
+            "applicant.household_address": (
+                self.household_address,
+                TEXT_LIMITS["household_address"],
+            ),
+            "application.residence_address": (
+                self.residence_address,
+                TEXT_LIMITS["residence_address"],
+            ),
+            "application.evidence_ref": (self.evidence_ref, EVIDENCE_REF_MAX_BYTES),
+            "issuing_authority": (self.issuing_authority, TEXT_LIMITS["issuing_authority"]),
+        }
+        for name, (value, limit) in texts.items():
+            problem = text_problem(value, limit)
+            if problem is not None:
+                out.append(f"{name}: {problem}")
+        dates_ok = True
+        for date_name, day in (
+            ("applicant.birth_date", self.birth_date),
+            ("application.residence_began", self.residence_began),
+        ):
+            if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
+                out.append(f"{date_name}: must be a date")
+                dates_ok = False
+            elif not EARLIEST_BIRTH <= day <= LATEST_DATE:
+                out.append(f"{date_name}: outside {EARLIEST_BIRTH} .. {LATEST_DATE}")
+                dates_ok = False
+        if dates_ok and self.residence_began < self.birth_date:
+            out.append("application.residence_began: before applicant.birth_date")
+        if not isinstance(self.sex, Sex):
+            out.append("applicant.sex: must be male or female")
+        if not isinstance(self.citizen_id, str):
+            out.append("applicant.citizen_id: must be a text string")
+        else:
+            birth = self.birth_date if dates_ok else None
+            out.extend(
+                f"applicant.citizen_id: {p}" for p in citizen_ids.check(self.citizen_id, birth)
+            )
+            if not citizen_ids.check(self.citizen_id) and isinstance(self.sex, Sex):
+                if citizen_ids.is_male(self.citizen_id) != (self.sex is Sex.MALE):
+                    out.append("applicant.sex: differs from the sequence code of citizen_id")
+        if not isinstance(self.portrait, bytes):
+            out.append("applicant.portrait_jpeg_base64: must be a JPEG")
+        else:
+            out.extend(f"applicant.portrait_jpeg_base64: {p}" for p in check_jpeg(self.portrait))
+        if self.basis not in {b.value for b in PermitBasis}:
+            out.append("application.basis: must be employment, residence or study")
+        return out
 
     @property
     def portrait_digest(self) -> str:
@@ -112,6 +192,28 @@ class PermitApplication:
         }
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_KNOWN_KEYS = frozenset(
+    {
+        "format",
+        "applicant",
+        "application",
+        "issuing_authority",
+        "full_name",
+        "sex",
+        "ethnicity",
+        "birth_date",
+        "citizen_id",
+        "household_address",
+        "portrait_jpeg_base64",
+        "residence_address",
+        "residence_began",
+        "basis",
+        "evidence_ref",
+    }
+)
+
+
 def _field(obj: dict[str, Any], section: str, name: str) -> Any:
     if name not in obj:
         raise ApplicationError(f"{section}.{name} is missing")
@@ -128,6 +230,8 @@ def _text(obj: dict[str, Any], section: str, name: str) -> str:
 def _date(obj: dict[str, Any], section: str, name: str) -> dt.date:
     text = _text(obj, section, name)
     try:
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError(text)
         return dt.date.fromisoformat(text)
     except ValueError:
         raise ApplicationError(f"{section}.{name} must be a date YYYY-MM-DD") from None
@@ -152,23 +256,13 @@ def parse_application(doc: Any) -> PermitApplication:
     if sex_text not in {"male", "female"}:
         raise ApplicationError("applicant.sex must be male or female")
     citizen_id = _text(person, "applicant", "citizen_id").upper()
-    if (
-        len(citizen_id) != 18
-        or not citizen_id[:17].isdigit()
-        or check_character(citizen_id[:17]) != citizen_id[17]
-    ):
-        raise ApplicationError("applicant.citizen_id is not a valid GB 11643 number")
     try:
         portrait = base64.b64decode(
             _text(person, "applicant", "portrait_jpeg_base64"), validate=True
         )
     except (binascii.Error, ValueError):
         raise ApplicationError("applicant.portrait_jpeg_base64 is not base64") from None
-    if not portrait.startswith(b"\xff\xd8"):
-        raise ApplicationError("applicant.portrait_jpeg_base64 is not a JPEG")
     basis = _text(app, "application", "basis")
-    if basis not in set(PermitBasis):
-        raise ApplicationError("application.basis must be employment, residence or study")
     return PermitApplication(
         full_name=_text(person, "applicant", "full_name"),
         sex=Sex.MALE if sex_text == "male" else Sex.FEMALE,
@@ -185,16 +279,60 @@ def parse_application(doc: Any) -> PermitApplication:
     )
 
 
-def load_application(path: Path) -> PermitApplication:
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            known = key if key in _KNOWN_KEYS else "a key"
+            raise ApplicationError(f"duplicate key in the application ({known})")
+        doc[key] = value
+    return doc
+
+
+def _no_constant(name: str) -> Any:
+    raise ApplicationError(f"not JSON ({name} is not a number)")
+
+
+def _depth(value: Any, limit: int) -> int:
+    if limit < 0:
+        raise ApplicationError("the application is nested too deeply")
+    if isinstance(value, dict):
+        return 1 + max((_depth(v, limit - 1) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v, limit - 1) for v in value), default=0)
+    return 0
+
+
+def parse_application_bytes(data: bytes) -> PermitApplication:
+    """Parse and validate the bytes of an application file (see the module docstring)."""
+    if len(data) > APPLICATION_MAX_BYTES:
+        raise ApplicationError(f"the application is larger than {APPLICATION_MAX_BYTES} bytes")
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ApplicationError(f"cannot read the application file: {exc.strerror}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApplicationError(f"the application is not UTF-8 (byte {exc.start})") from None
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ApplicationError(f"not JSON (line {exc.lineno})") from None
+    except RecursionError:
+        raise ApplicationError("the application is nested too deeply") from None
+    except ValueError as exc:  # an integer too long to convert
+        if isinstance(exc, ApplicationError):
+            raise
+        raise ApplicationError("not JSON (a number out of range)") from None
+    _depth(doc, MAX_JSON_DEPTH)
     return parse_application(doc)
+
+
+def load_application(path: Path) -> PermitApplication:
+    """Read (at most :data:`APPLICATION_MAX_BYTES` + 1 bytes) and parse an application file."""
+    try:
+        with Path(path).open("rb") as fh:
+            data = fh.read(APPLICATION_MAX_BYTES + 1)
+    except OSError as exc:
+        raise ApplicationError(f"cannot read the application file: {exc.strerror}") from None
+    return parse_application_bytes(data)
 
 
 def synthetic_application(

@@ -200,7 +200,8 @@ def test_extra_digest_id(world: World) -> None:
     def edit(top: dict[str, Any]) -> None:
         item = {"digestID": 999, "random": b"\x00" * 32, "elementIdentifier": "full_name",
                 "elementValue": "冒名"}  # fmt: skip
-        top["nameSpaces"][NAMESPACE].append(cbor2.CBORTag(24, cbor2.dumps(item)))
+        item_bytes = cbor2.dumps(item, canonical=True)
+        top["nameSpaces"][NAMESPACE].append(cbor2.CBORTag(24, item_bytes))
 
     result = world.verifier().verify(rebuild(world.record, edit), now=NOW)
     assert result.verdict is Verdict.FORGED and "digest_id_unknown" in codes(result)
