@@ -71,10 +71,12 @@ from .rollover import (
     crl_duty_until,
     export_rollover,
     issue_retired_crls,
+    local_trust_list,
     next_crl_number,
     rollover_root,
 )
 from .store import KeyHandle, KeyStore, open_store
+from .trust import TrustList
 
 __all__ = ["REVOCATION_REASONS", "KeyManager", "SignatureResult"]
 
@@ -249,6 +251,11 @@ class KeyManager:
         except (OSError, ValueError):
             raise CorruptKeyFile(f"{kind} {relative} is missing or corrupted") from None
         return data
+
+    def trust_list(self) -> TrustList:
+        """Every root, link certificate and root CRL of this directory (files only): the
+        local verifiers' trust list, valid across a root rollover."""
+        return local_trust_list(self)
 
     def current_crl(self) -> x509.CertificateRevocationList:
         record = self.registry.crl

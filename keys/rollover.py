@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .errors import KeysExist, KeyStoreError, UnknownKey
+from .errors import CorruptKeyFile, KeysExist, KeyStoreError, UnknownKey
 from .profiles import (
     RevokedEntry,
     SignerRole,
@@ -48,6 +48,7 @@ from .profiles import (
 from .registry import CrlRecord, Registry, RootRecord, save_registry
 from .signer import store_private_key
 from .store import KeyHandle, KeyStore
+from .trust import TrustList
 
 if TYPE_CHECKING:
     from .pki import KeyManager
@@ -57,6 +58,7 @@ __all__ = [
     "crl_duty_until",
     "export_rollover",
     "issue_retired_crls",
+    "local_trust_list",
     "next_crl_number",
     "rollover_root",
 ]
@@ -244,3 +246,21 @@ def export_rollover(manager: KeyManager, files: dict[str, bytes], manifest: dict
                 }
             )
         previous = root
+
+
+def local_trust_list(manager: KeyManager) -> TrustList:
+    """What ``export-trust`` would give a verifier, read from the key directory (files only,
+    no passphrase): every root, every link certificate and each root's current CRL."""
+    registry = manager.registry
+    roots = tuple(manager.certificate(r.cert_file) for r in registry.roots)
+    links = tuple(manager.certificate(r.link_file) for r in registry.roots if r.link_file)
+    records = [registry.crl, *(r.crl for r in registry.roots if r.state == "retired")]
+    crls = []
+    for record in records:
+        if record is None:
+            continue
+        try:
+            crls.append(x509.load_pem_x509_crl((manager.directory / record.file).read_bytes()))
+        except (OSError, ValueError):
+            raise CorruptKeyFile(f"CRL {record.file} is missing or corrupted") from None
+    return TrustList(roots, tuple(crls), links=links)

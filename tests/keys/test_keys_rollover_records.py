@@ -302,3 +302,28 @@ def test_forged_link_makes_new_cards_forged(
     [reason] = [r for r in result.reasons if r.code == "signer_untrusted"]
     assert FORGERIES[kind][1] in reason.message
     assert judge(forged, old_card, t) == (Verdict.VALID, set())  # old cards are unaffected
+
+
+def test_local_trust_list_spans_the_rollover(keys: KeyManager) -> None:
+    """The in-process verifiers (issuance read-back, endorsement desk, audit verification)
+    take their trust list from the key directory: both roots, the link and both CRLs."""
+    from card_service.audit.trust import local_trust
+
+    m = keys
+    old_card = issue(m, ROLL - DAY, seed=5)
+    old_auditor = m.rotate_audit_signer(ROLL - DAY)  # under the old root
+    m.rollover_root(ROLL)
+    new_card = issue(m, ROLL + DAY, seed=6)
+    new_auditor = m.registry.audit_signers[-1]
+    assert (old_auditor.root_id, new_auditor.root_id) == ("root-01", "root-02")
+    t = ROLL + 3 * DAY
+    trust = m.trust_list()
+    assert len(trust.roots) == 2 and len(trust.links) == 1 and len(trust.crls) == 2
+    for card in (old_card, new_card):
+        assert judge(trust, card, t) == (Verdict.VALID, set())
+    # audit checkpoints sealed by the old and by the new audit signer both still verify
+    for auditor, at in ((old_auditor, ROLL - DAY), (new_auditor, ROLL + DAY)):
+        leaf = m.certificate(auditor.cert_file)
+        local_trust(m).validate_audit_signer([leaf], at=at, now=t)
+    m.revoke_signer(old_card.signer_id, "key-compromise", t)
+    assert judge(m.trust_list(), old_card, t + DAY)[0] is Verdict.SIGNER_REVOKED
