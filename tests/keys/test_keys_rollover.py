@@ -393,3 +393,28 @@ def test_cli_rollover_root(
     assert run(["keys", "export-trust", str(tmp_path / "t")]) == 0
     manifest = json.loads((tmp_path / "t" / "manifest.json").read_text())
     assert len(manifest["links"]) == 1 and len(manifest["root_crls"]) == 1
+
+
+@pytest.mark.parametrize("algorithm", ["ecdsa-p384-sha384", "ed25519"])
+def test_rollover_with_other_algorithms(manager: KeyManager, algorithm: str) -> None:
+    """The Ed25519 chains take the manual path (keys/trust.py): links work there too."""
+    from keys.store import Algorithm
+
+    manager.init(NOW, PkiPolicy(algorithm=Algorithm(algorithm)))
+    old_ds = manager.sign(b"before", NOW + DAY).certificate
+    old, new, link = rolled(manager)
+    new_ds = manager.sign(b"after", ROLL + DAY).certificate
+    all_crls = crls(manager)
+    for trust in (
+        TrustList((new,), all_crls),
+        TrustList((old,), all_crls, links=(link,)),
+        TrustList((old, new), all_crls),
+    ):
+        trust.validate_signer([new_ds], at=ROLL + DAY, now=LATER)
+    TrustList((old,), all_crls, links=(link,)).validate_signer([old_ds], at=NOW + DAY, now=LATER)
+    with pytest.raises(SignerValidationError):
+        TrustList((old,), all_crls).validate_signer([new_ds], at=ROLL + DAY, now=LATER)
+    auditor = manager.certificate(manager.registry.audit_signers[-1].cert_file)
+    TrustList((old,), all_crls, links=(link,)).validate_audit_signer(
+        [auditor], at=ROLL + DAY, now=LATER
+    )
