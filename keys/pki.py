@@ -74,7 +74,16 @@ from .registry import (
     load_registry,
     save_registry,
 )
+from .rollover import (
+    crl_duty_until,
+    export_rollover,
+    issue_retired_crls,
+    local_trust_list,
+    next_crl_number,
+    rollover_root,
+)
 from .store import KeyHandle, KeyStore, open_store
+from .trust import TrustList
 
 __all__ = ["REVOCATION_REASONS", "KeyManager", "SignatureResult"]
 
@@ -250,6 +259,11 @@ class KeyManager:
             raise CorruptKeyFile(f"{kind} {relative} is missing or corrupted") from None
         return data
 
+    def trust_list(self) -> TrustList:
+        """Every root, link certificate and root CRL of this directory (files only): the
+        local verifiers' trust list, valid across a root rollover."""
+        return local_trust_list(self)
+
     def current_crl(self) -> x509.CertificateRevocationList:
         record = self.registry.crl
         if record is None:
@@ -276,6 +290,12 @@ class KeyManager:
         cert = self.certificate(record.cert_file)
         handle = KeyHandle(self.store.kind, record.id, record.algorithm)
         return record, handle, cert
+
+    def rollover_root(self, now: dt.datetime) -> RootRecord:
+        """Renew the root: a new root, its link certificate from the current root, new
+        document and audit signers under it (:mod:`keys.rollover`, docs/keys.md)."""
+        with self._exclusive():
+            return rollover_root(self, _utc(now))
 
     # -- init -----------------------------------------------------------------------------
 
@@ -513,8 +533,8 @@ class KeyManager:
     def _issue_crl(self, now: dt.datetime) -> CrlRecord:
         """Sign and write the next CRL (inside a transaction; registry not saved)."""
         registry = self.registry
-        _root, handle, cert = self.root(now)
-        number = (registry.crl.number + 1) if registry.crl else 1
+        root, handle, cert = self.root(now)
+        number = next_crl_number(registry)
         revoked = [
             RevokedEntry(
                 s.serial,
@@ -522,7 +542,7 @@ class KeyManager:
                 REVOCATION_REASONS.get(s.revocation_reason or "", x509.ReasonFlags.unspecified),
             )
             for s in [*registry.signers, *registry.audit_signers]
-            if s.state == "revoked"
+            if s.state == "revoked" and s.root_id == root.id  # each root lists its own
         ]
         crl = build_crl(self.store, handle, cert, revoked, number, now, registry.policy)
         file = f"crl/crl-{number:06d}.pem"
@@ -530,6 +550,7 @@ class KeyManager:
         assert crl.next_update_utc is not None
         registry.crl = CrlRecord(number, file, now, crl.next_update_utc)
         log.info("issued CRL %d (%d revoked)", number, len(revoked))
+        issue_retired_crls(self, now)  # a rolled-over root's CRL goes with it
         return registry.crl
 
     def refresh_crl(self, now: dt.datetime, *, force: bool = False) -> bool:
@@ -639,6 +660,8 @@ class KeyManager:
             row = r.to_json()
             if r.state == "active" and not r.not_before <= now < r.not_after:
                 row["state"] = "expired"
+            if r.state == "retired":
+                row["crl_until"] = crl_duty_until(registry, r).isoformat()
             roots.append(row)
         windows = {
             SignerRole.DOCUMENT: registry.policy.signing_window_days,
@@ -720,6 +743,7 @@ class KeyManager:
             *([manifest["crl"]] if manifest["crl"] else []),
         ]:
             entry["sha256"] = hashlib.sha256(files[entry["file"]]).hexdigest()
+        export_rollover(self, files, manifest)  # links and retired roots' CRLs, hashed there
         # never through a link planted in ``target``; 0644: public material for verifiers
         ensure_output_dir(target)
         for name in [*files, "manifest.json"]:  # all refused before any is written

@@ -17,6 +17,9 @@ Modelled on ISO/IEC 18013-5 Annex B (IACA root and document signer certificates)
   verifier requires its own EKU and refuses the other's).  Validity = its signing window
   (default 365 days) clipped to the root's: a checkpoint is verified against the certificate
   as it was at the checkpoint's time (chain model), so the certificate need not outlive it.
+* **link certificate** (ICAO 9303-12 CSCA link): the new root's subject and key, issued and
+  signed by the old root, with the root's ``basicConstraints`` and ``keyUsage``
+  (:func:`root_ca_constraints`), AKI = old root SKI, SKI = new key (:mod:`keys.rollover`).
 * **CRL**: signed by the root, CRL number and AKI extensions, reason codes per entry,
   ``nextUpdate`` = thisUpdate + 30 days.
 
@@ -50,6 +53,7 @@ __all__ = [
     "OID_DOCUMENT_SIGNING",
     "PERMIT_OID_ARC",
     "ROLE_EKU",
+    "ROOT_PATH_LENGTH",
     "PkiPolicy",
     "RevokedEntry",
     "SignerRole",
@@ -58,6 +62,8 @@ __all__ = [
     "build_crl",
     "build_root_certificate",
     "build_signer_certificate",
+    "hash_for",
+    "root_ca_constraints",
     "root_name",
     "signer_name",
 ]
@@ -241,7 +247,7 @@ def audit_signer_name(policy: PkiPolicy, seq: int) -> x509.Name:
     return _name(policy, f"{policy.city} Residence Permit Audit Signer {seq:04d}")
 
 
-def _hash(algorithm: Algorithm) -> hashes.SHA256 | hashes.SHA384 | None:
+def hash_for(algorithm: Algorithm) -> hashes.SHA256 | hashes.SHA384 | None:
     """The hash argument of the x509 builders' ``sign`` (``None`` for Ed25519)."""
     if algorithm is Algorithm.ECDSA_P256:
         return hashes.SHA256()
@@ -252,24 +258,17 @@ def _hash(algorithm: Algorithm) -> hashes.SHA256 | hashes.SHA384 | None:
     raise UnsupportedAlgorithm(f"certificates with {algorithm.value} are not implemented")
 
 
-def build_root_certificate(
-    store: KeyStore, handle: KeyHandle, policy: PkiPolicy, now: dt.datetime
-) -> x509.Certificate:
-    """The self-signed root, valid from ``now`` for ``policy.root_validity_days``."""
-    signer = store_private_key(store, handle)
-    public = signer.public_key()
-    ski = x509.SubjectKeyIdentifier.from_public_key(public)
-    name = root_name(policy)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + policy.root_validity_days * DAY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
+#: pathLenConstraint of roots and of link certificates (a link is self-issued: it does not
+#: count against it).
+ROOT_PATH_LENGTH = 0
+
+
+def root_ca_constraints() -> list[tuple[x509.ExtensionType, bool]]:
+    """``basicConstraints`` and ``keyUsage`` (both critical) of a root and of a link
+    certificate (ICAO 9303-12: a CSCA link certificate has the CSCA's constraints)."""
+    return [
+        (x509.BasicConstraints(ca=True, path_length=ROOT_PATH_LENGTH), True),
+        (
             x509.KeyUsage(
                 digital_signature=False,
                 content_commitment=False,
@@ -281,13 +280,36 @@ def build_root_certificate(
                 encipher_only=False,
                 decipher_only=False,
             ),
-            critical=True,
-        )
-        .add_extension(ski, critical=False)
+            True,
+        ),
+    ]
+
+
+def build_root_certificate(
+    store: KeyStore, handle: KeyHandle, policy: PkiPolicy, now: dt.datetime
+) -> x509.Certificate:
+    """The self-signed root, valid from ``now`` for ``policy.root_validity_days``."""
+    signer = store_private_key(store, handle)
+    public = signer.public_key()
+    ski = x509.SubjectKeyIdentifier.from_public_key(public)
+    name = root_name(policy)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + policy.root_validity_days * DAY)
+    )
+    for extension, critical in root_ca_constraints():
+        builder = builder.add_extension(extension, critical=critical)
+    return (
+        builder.add_extension(ski, critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
         )
-        .sign(signer, _hash(handle.algorithm))
+        .sign(signer, hash_for(handle.algorithm))
     )
 
 
@@ -405,7 +427,7 @@ def _end_entity_certificate(
             ),
             critical=False,
         )
-    return builder.sign(store_private_key(store, root_handle), _hash(root_handle.algorithm))
+    return builder.sign(store_private_key(store, root_handle), hash_for(root_handle.algorithm))
 
 
 def build_crl(
@@ -438,4 +460,4 @@ def build_crl(
             .add_extension(x509.CRLReason(entry.reason), critical=False)
             .build()
         )
-    return builder.sign(store_private_key(store, root_handle), _hash(root_handle.algorithm))
+    return builder.sign(store_private_key(store, root_handle), hash_for(root_handle.algorithm))

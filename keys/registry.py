@@ -8,7 +8,9 @@ certificate and CRL files it refers to.
 Format ``permit-key-registry-v2`` added ``audit_signers``.  A v1 registry (no audit signer
 yet) is read as having none; it is written back as v2, which an older permit refuses as
 corrupted instead of silently dropping the audit signers (and un-revoking them on the next
-CRL it would issue).
+CRL it would issue).  Format v3 added root rollover (a root's ``link_file`` and a retired
+root's own ``crl``); it is written only once a root has been rolled over (older versions
+refuse it for the same reason: they would stop reissuing the retired root's CRL).
 
 Every file the registry names (certificates, the CRL) must stay inside the keys folder: a
 relative path without ``..`` that, symbolic links resolved, is still under the folder.  Ids
@@ -47,8 +49,10 @@ __all__ = [
 
 REGISTRY_NAME = "registry.json"
 _FORMAT = "permit-key-registry-v2"
+#: Written once a root has been rolled over (v2 has no link certificates).
+_FORMAT_ROLLOVER = "permit-key-registry-v3"
 #: Formats read (v1 has no audit signers).
-_READABLE = ("permit-key-registry-v1", _FORMAT)
+_READABLE = ("permit-key-registry-v1", _FORMAT, _FORMAT_ROLLOVER)
 
 
 def _t(value: dt.datetime | None) -> str | None:
@@ -70,10 +74,14 @@ class RootRecord:
     serial: int
     not_before: dt.datetime
     not_after: dt.datetime
-    state: str = "active"
+    state: str = "active"  # active (certifies new signers) | retired (rolled over)
+    #: The link certificate by which the previous root certified this one (keys/rollover.py).
+    link_file: str | None = None
+    #: A retired root's own current CRL (the active root's is ``Registry.crl``).
+    crl: CrlRecord | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "algorithm": self.algorithm.value,
             "cert_file": self.cert_file,
@@ -82,6 +90,11 @@ class RootRecord:
             "not_after": _t(self.not_after),
             "state": self.state,
         }
+        if self.link_file is not None:  # rollover fields only when set: v2 stays as it was
+            data["link_file"] = self.link_file
+        if self.crl is not None:
+            data["crl"] = self.crl.to_json()
+        return data
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> RootRecord:
@@ -93,6 +106,8 @@ class RootRecord:
             _p(d["not_before"]),
             _p(d["not_after"]),
             str(d["state"]),
+            str(d["link_file"]) if "link_file" in d else None,
+            CrlRecord.from_json(d["crl"]) if "crl" in d else None,
         )
 
 
@@ -222,7 +237,7 @@ class Registry:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "format": _FORMAT,
+            "format": _FORMAT_ROLLOVER if len(self.roots) > 1 else _FORMAT,
             "store": self.store,
             "policy": self.policy.to_json(),
             "roots": [r.to_json() for r in self.roots],

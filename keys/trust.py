@@ -13,7 +13,14 @@ to us:
   check);
 * the signing time ``at`` lies inside the signer's signing window (``privateKeyUsagePeriod``)
   and is not in the future;
-* the CRL is signed by the root, current at ``now`` and does not list the signer.
+* the CRL is signed by the key that issued the signer (a root, or a link certificate's new
+  root key), current at ``now`` and does not list the signer.
+
+**Root rollover.**  A trust list may hold several roots (they share one subject name) and
+link certificates (``links``: the old root certifying the new one, :mod:`keys.links`).  A
+signer verifies under any trusted root directly, or under a link certificate that a trusted
+root vouches for: a signer under the new root verifies with the new root, or with the old
+root and the link, never with the old root alone.
 
 The path is validated at ``now`` for document signers (their certificates outlive the permits
 they sign) and at the signing time ``at`` for audit signers (chain model: a checkpoint stays
@@ -49,12 +56,16 @@ from cryptography.x509.verification import (
 )
 
 from .errors import SignerValidationError
+from .links import accept_link, crl_of, current_crl, issued_by, link_root
 from .profiles import ROLE_EKU, SignerRole
 
 __all__ = [
     "TrustList",
     "certificate_role",
+    "issuing_certificate",
     "load_trust_dir",
+    "signer_crl",
+    "signer_trust_range",
     "validate_audit_signer",
     "validate_signer",
 ]
@@ -68,6 +79,8 @@ class TrustList:
     crls: tuple[x509.CertificateRevocationList, ...]
     signers: tuple[x509.Certificate, ...] = ()
     audit_signers: tuple[x509.Certificate, ...] = ()
+    #: Link certificates (root rollover): a new root's key certified by the old root.
+    links: tuple[x509.Certificate, ...] = ()
 
     def validate_signer(
         self, cert_chain: Sequence[x509.Certificate], at: dt.datetime, now: dt.datetime
@@ -110,12 +123,22 @@ def load_trust_dir(path: Path) -> TrustList:
             for s in manifest.get("audit_signers", [])
         )
         crl = manifest.get("crl")
-        crls = (x509.load_pem_x509_crl(_member(path, crl["file"]).read_bytes()),) if crl else ()
+        crls: tuple[x509.CertificateRevocationList, ...] = (
+            (x509.load_pem_x509_crl(_member(path, crl["file"]).read_bytes()),) if crl else ()
+        )
+        crls += tuple(  # root rollover: the retired roots' CRLs and the link certificates
+            x509.load_pem_x509_crl(_member(path, c["file"]).read_bytes())
+            for c in manifest.get("root_crls", [])
+        )
+        links = tuple(
+            x509.load_pem_x509_certificate(_member(path, c["file"]).read_bytes())
+            for c in manifest.get("links", [])
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise SignerValidationError(
             f"unreadable trust directory {path}: {type(exc).__name__}"
         ) from None
-    return TrustList(roots, crls, signers, audit_signers)
+    return TrustList(roots, crls, signers, audit_signers, links)
 
 
 def certificate_role(cert: x509.Certificate) -> SignerRole | None:
@@ -216,19 +239,104 @@ def _validate(
         raise SignerValidationError("no trust anchors")
     leaf = cert_chain[0]
     path_time = at if role is SignerRole.AUDIT else now
+    try:
+        issuer = _validate_under(trust.roots, cert_chain, path_time, role)
+    except SignerValidationError as exc:
+        issuer = _validate_through_link(trust, cert_chain, path_time, now, role, exc)
+    _check_window_and_crl(trust, leaf, issuer, at, now)
+    return leaf
+
+
+def _validate_under(
+    anchors: Sequence[x509.Certificate],
+    cert_chain: Sequence[x509.Certificate],
+    path_time: dt.datetime,
+    role: SignerRole,
+) -> x509.Certificate:
+    """The path from the leaf to one of ``anchors``; returns the anchor that issued it."""
+    leaf = cert_chain[0]
     if (
         isinstance(leaf.public_key(), ed25519.Ed25519PublicKey)
         or leaf.signature_algorithm_oid == SignatureAlgorithmOID.ED25519
     ):
-        root = _validate_ed25519_chain(trust, leaf, path_time, role)
-    else:
-        root = _validate_with_cryptography(trust, cert_chain, path_time, role)
-    _check_window_and_crl(trust, leaf, root, at, now)
-    return leaf
+        return _validate_ed25519_chain(anchors, leaf, path_time, role)
+    return _validate_with_cryptography(anchors, cert_chain, path_time, role)
+
+
+def _validate_through_link(
+    trust: TrustList,
+    cert_chain: Sequence[x509.Certificate],
+    path_time: dt.datetime,
+    now: dt.datetime,
+    role: SignerRole,
+    direct: SignerValidationError,
+) -> x509.Certificate:
+    """The path through a link certificate a trusted root vouches for (:mod:`keys.links`);
+    raises ``direct`` (the failure under the roots) with every link's reason appended."""
+    problems = []
+    for link in trust.links:
+        if link.subject != cert_chain[0].issuer:
+            continue
+        try:
+            accept_link(trust.roots, trust.crls, link, path_time, now)
+            return _validate_under((link,), cert_chain, path_time, role)
+        except SignerValidationError as exc:
+            problems.append(str(exc))
+    if not problems:
+        raise direct
+    raise SignerValidationError(f"{direct}; through a link: {'; '.join(problems)}")
+
+
+def issuing_certificate(trust: TrustList, leaf: x509.Certificate) -> x509.Certificate | None:
+    """The trusted root, or link certificate vouched for by one, whose key signed ``leaf``
+    (signatures and link profile only, no validity or revocation: it tells a genuine
+    signer from a forged one)."""
+    for root in trust.roots:
+        if issued_by(leaf, root):
+            return root
+    for link in trust.links:
+        if issued_by(leaf, link):
+            try:
+                link_root(trust.roots, link)
+            except SignerValidationError:
+                continue
+            return link
+    return None
+
+
+def signer_crl(
+    trust: TrustList, leaf: x509.Certificate, now: dt.datetime
+) -> x509.CertificateRevocationList | None:
+    """The CRL of the key that issued ``leaf`` current at ``now`` (``None``: unknown)."""
+    issuer = issuing_certificate(trust, leaf)
+    return None if issuer is None else current_crl(trust.crls, issuer, now)
+
+
+def signer_trust_range(
+    trust: TrustList, leaf: x509.Certificate
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """The interval of ``now`` over which a validation of ``leaf`` stays true as far as
+    validity and CRL currency go: leaf, issuer, link's root and their CRLs (for caches)."""
+    issuer = issuing_certificate(trust, leaf)
+    if issuer is None:
+        return None
+    certs = [leaf, issuer]
+    crls = [crl_of(trust.crls, issuer)]
+    if issuer not in trust.roots:
+        root = link_root(trust.roots, issuer)
+        certs.append(root)
+        crls.append(crl_of(trust.crls, root))
+    lo = max(c.not_valid_before_utc for c in certs)
+    hi = min(c.not_valid_after_utc for c in certs)
+    for crl in crls:
+        if crl is None or crl.next_update_utc is None:
+            return None
+        lo, hi = max(lo, crl.last_update_utc), min(hi, crl.next_update_utc)
+    return lo, hi
 
 
 def _validate_with_cryptography(
-    trust: TrustList,
+    anchors: Sequence[x509.Certificate],
     cert_chain: Sequence[x509.Certificate],
     path_time: dt.datetime,
     role: SignerRole,
@@ -238,7 +346,7 @@ def _validate_with_cryptography(
     try:
         verifier = (
             PolicyBuilder()
-            .store(Store(list(trust.roots)))
+            .store(Store(list(anchors)))
             .time(path_time)
             .max_chain_depth(1)
             .extension_policies(
@@ -253,7 +361,10 @@ def _validate_with_cryptography(
 
 
 def _validate_ed25519_chain(
-    trust: TrustList, leaf: x509.Certificate, path_time: dt.datetime, role: SignerRole
+    anchors: Sequence[x509.Certificate],
+    leaf: x509.Certificate,
+    path_time: dt.datetime,
+    role: SignerRole,
 ) -> x509.Certificate:
     """The manual path for Ed25519 keys or signatures, which cryptography's web-PKI verifier
     forbids (an Ed25519 root certifies a P-256 audit signer with an Ed25519 signature).
@@ -262,7 +373,7 @@ def _validate_ed25519_chain(
     issuer name and a valid signature over the leaf, CA constraints of the root, validity of
     both at ``path_time``, and the same end-entity extension rules.
     """
-    for root in trust.roots:
+    for root in anchors:
         if root.subject != leaf.issuer:
             continue
         try:
@@ -317,11 +428,10 @@ def _check_window_and_crl(
     ):
         raise SignerValidationError("signed outside the signer's signing window")
 
-    crls = [c for c in trust.crls if c.issuer == root.subject]
-    if not crls:
+    if not any(c.issuer == root.subject for c in trust.crls):
         raise SignerValidationError("no CRL from the root")
-    crl = max(crls, key=lambda c: c.last_update_utc)
-    if not crl.is_signature_valid(root.public_key()):  # type: ignore[arg-type]
+    crl = crl_of(trust.crls, root)  # signed by the key that issued the signer
+    if crl is None:
         raise SignerValidationError("CRL signature is not valid")
     if crl.next_update_utc is None or not crl.last_update_utc <= now <= crl.next_update_utc:
         raise SignerValidationError("CRL is not current")

@@ -1,7 +1,7 @@
 """``permit keys``: the issuing authority's keys (see docs/keys.md).
 
 Subcommands: ``init``, ``list [--json]``, ``rotate [--audit | --master-key]``,
-``revoke-signer`` (document or audit signer), ``export-trust``.
+``revoke-signer`` (document or audit signer), ``rollover-root``, ``export-trust``.
 Failures print one line (``permit: error: ...``) and exit 1; never a secret, never a traceback.
 """
 
@@ -83,6 +83,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     rev.add_argument("--reason", required=True, choices=sorted(REVOCATION_REASONS))
     rev.set_defaults(func=run_revoke)
 
+    roll = sub.add_parser(
+        "rollover-root",
+        help="renew the root: new root, link certificate from the old one, new signers",
+    )
+    roll.set_defaults(func=run_rollover)
+
     exp = sub.add_parser("export-trust", help="write roots, CRL, signers and a manifest")
     exp.add_argument("directory", metavar="DIR", type=Path)
     exp.set_defaults(func=run_export)
@@ -159,7 +165,10 @@ def run_list(args: argparse.Namespace) -> int:
         print(
             f"root    {r['id']:<10} {r['algorithm']:<18} {r['not_before']} .. {r['not_after']}"
             f"  {r['state']}"
+            + (f" (signs its CRL until {r['crl_until']})" if r.get("crl_until") else "")
         )
+        if r.get("link_file"):
+            print(f"link    {r['id']:<10} {r['link_file']} (certified by the previous root)")
     for label, key in (("signer", "signers"), ("audit", "audit_signers")):
         for s in info[key]:
             print(
@@ -207,6 +216,19 @@ def run_revoke(args: argparse.Namespace) -> int:
         raise _fail(exc) from None
     what = "audit signer" if record.role is SignerRole.AUDIT else "document signer"
     print(f"revoked {what} {record.id} ({args.reason}); CRL {number} issued")
+    return 0
+
+
+@_guarded
+def run_rollover(args: argparse.Namespace) -> int:
+    now = _now()
+    with KeyManager() as manager:
+        old = manager.root(now)[0]
+        new = manager.rollover_root(now)
+        signer, auditor = manager.registry.signers[-1], manager.registry.audit_signers[-1]
+    print(f"root {new.id} certified by {old.id} (link {new.link_file})")
+    print(f"new document signer {signer.id} and audit signer {auditor.id} under {new.id}")
+    print("run 'permit keys export-trust DIR' and give verifiers both roots and the link")
     return 0
 
 

@@ -9,6 +9,6 @@ __all__ = ["local_trust"]
 
 
 def local_trust(manager: KeyManager) -> TrustList:
-    """Active roots and the current CRL of ``manager`` (reads files only; no passphrase)."""
-    roots = tuple(manager.certificate(r.cert_file) for r in manager.registry.roots)
-    return TrustList(roots, (manager.current_crl(),))
+    """Every root, link certificate and root CRL of ``manager`` (files only; no passphrase):
+    checkpoints sealed under a rolled-over root still verify."""
+    return manager.trust_list()

@@ -37,7 +37,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from card_service.card.wire import CARD_AUTH_DOMAIN, CHALLENGE_MAX_LENGTH, CHALLENGE_MIN_LENGTH
 from keys.errors import SignerValidationError
-from keys.trust import TrustList, validate_signer
+from keys.trust import (
+    TrustList,
+    issuing_certificate,
+    signer_crl,
+    signer_trust_range,
+    validate_signer,
+)
 
 from .cbor_types import (
     ITEM_TAGS,
@@ -208,38 +214,15 @@ class Verifier:
         return public_key, []
 
     def _issued_by_anchor(self, cert: x509.Certificate) -> bool:
-        for root in self._trust.roots:
-            try:
-                cert.verify_directly_issued_by(root)
-            except Exception:  # noqa: S112 - try the next anchor
-                continue
-            return True
-        return False
-
-    def _current_crl(
-        self, issuer: x509.Name, now: dt.datetime
-    ) -> x509.CertificateRevocationList | None:
-        crls = [c for c in self._trust.crls if c.issuer == issuer]
-        if not crls:
-            return None
-        crl = max(crls, key=lambda c: c.last_update_utc)
-        roots = [r for r in self._trust.roots if r.subject == issuer]
-        try:
-            signed = any(crl.is_signature_valid(r.public_key()) for r in roots)  # type: ignore[arg-type]
-        except Exception:
-            signed = False
-        if not signed or crl.next_update_utc is None:
-            return None
-        if not crl.last_update_utc <= now <= crl.next_update_utc:
-            return None
-        return crl
+        """Signed by a trusted root, or by a link certificate one vouches for (rollover)."""
+        return issuing_certificate(self._trust, cert) is not None
 
     def _classify(
         self, leaf: x509.Certificate, at: dt.datetime, now: dt.datetime, message: str, what: str
     ) -> Reason:
         anchored = self._issued_by_anchor(leaf)
         if anchored:
-            crl = self._current_crl(leaf.issuer, now)
+            crl = signer_crl(self._trust, leaf, now)  # the CRL of the key that issued it
             if crl is None:
                 return Reason(
                     f"{what}signer_revocation_unknown",
@@ -261,13 +244,8 @@ class Verifier:
     def _remember(
         self, ders: tuple[bytes, ...], leaf: x509.Certificate, key: ec.EllipticCurvePublicKey
     ) -> None:
-        roots = [r for r in self._trust.roots if r.subject == leaf.issuer]
-        crls = [c for c in self._trust.crls if c.issuer == leaf.issuer]
-        if len(roots) != 1 or not crls:
-            return  # ambiguous: validate every time
-        root = roots[0]
-        crl = max(crls, key=lambda c: c.last_update_utc)
-        if crl.next_update_utc is None:
+        trusted = signer_trust_range(self._trust, leaf)  # leaf, issuer (root or link), CRLs
+        if trusted is None:
             return
         at_lo, at_hi = leaf.not_valid_before_utc, leaf.not_valid_after_utc
         try:
@@ -278,10 +256,7 @@ class Verifier:
             at_lo = max(at_lo, _naive_utc(window.not_before) or at_lo)
         if window.not_after is not None:
             at_hi = min(at_hi, _naive_utc(window.not_after) or at_hi)
-        now_range = (
-            max(leaf.not_valid_before_utc, root.not_valid_before_utc, crl.last_update_utc),
-            min(leaf.not_valid_after_utc, root.not_valid_after_utc, crl.next_update_utc),
-        )
+        now_range = trusted
         if len(self._signers) >= _CACHE_LIMIT:
             self._signers.clear()
         self._signers[ders] = _Signer(key, leaf.subject.rfc4514_string(), now_range, (at_lo, at_hi))

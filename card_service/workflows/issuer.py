@@ -47,6 +47,5 @@ class IssuerContext:
         handle = KeyHandle(manager.store.kind, signer.id, signer.algorithm)
         key = StoreEcPrivateKey(manager.store, handle)
         chain = [manager.certificate(signer.cert_file)]
-        roots = tuple(manager.certificate(r.cert_file) for r in manager.registry.roots)
-        trust = TrustList(roots, (manager.current_crl(),))
+        trust = manager.trust_list()  # every root, link and root CRL (rollover)
         return cls(manager.scp03_key_provider(), key, chain, trust, actor)
