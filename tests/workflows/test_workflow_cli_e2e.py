@@ -201,7 +201,7 @@ class Station:
 @pytest.fixture
 def station(tmp_path: Path, db_url: str, private_pcscd: PrivatePcscd) -> Iterator[Station]:
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(mode=0o700)  # an existing PERMIT_HOME must be private (issue 9, §3)
     st = Station(home, db_url, private_pcscd)
     try:
         yield st
