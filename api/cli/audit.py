@@ -92,7 +92,13 @@ def _positive(text: str) -> int:
 def _witness(arg: Path | None) -> WitnessDir | None:
     if arg is None:
         return None
-    return WitnessDir(witness_dir() if arg == _CONFIGURED else arg)
+    path = witness_dir() if arg == _CONFIGURED else arg
+    if not path.is_dir():  # a typo must not read as "nothing witnessed"
+        raise CliError(
+            f"error: no witness directory at {path} (it is made by the first checkpoint)",
+            exit_code=2,
+        )
+    return WitnessDir(path)
 
 
 def _every(arg: int | None) -> int:

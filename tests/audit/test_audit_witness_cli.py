@@ -106,6 +106,7 @@ def test_unwitnessed_checkpoint_exits_3_and_checkpoint_repairs_it(
 ) -> None:
     add(db_engine, 3)
     create_checkpoint(db_engine, key_manager, NOW)  # register only: as after a crash
+    env.mkdir(mode=0o700)
     assert cli(["audit", "verify", "--witness", str(env)]) == 3
     out = capsys.readouterr().out
     assert out.startswith("audit log NOT WITNESSED:") and "first 3" in out
@@ -133,3 +134,9 @@ def test_bad_cadence_is_a_usage_error(env: Path, monkeypatch: pytest.MonkeyPatch
     assert info.value.exit_code == 2
     with pytest.raises(SystemExit):
         cli(["audit", "verify", "--every", "0"])
+
+
+def test_missing_witness_directory_is_a_usage_error(env: Path, tmp_path: Path) -> None:
+    with pytest.raises(audit_cli.CliError, match="no witness directory") as info:
+        cli(["audit", "verify", "--witness", str(tmp_path / "typo")])
+    assert info.value.exit_code == 2
