@@ -27,19 +27,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
-from dataclasses import dataclass, field
 
-from card_service.card.errors import CardError
 from card_service.card.session import PermitCardSession
 from card_service.card.wire import FileId, LifeCycle
 from card_service.record import Verdict, Verifier, sign_record
 from card_service.record.errors import RecordError
 from card_service.register.errors import (
     ActivePermitExists,
-    ApplicationMismatch,
     InvalidState,
-    NotFound,
     Superseded,
 )
 from card_service.register.models import PermitState
@@ -53,55 +48,25 @@ from .authenticate import AuthenticatedCard, authenticate_card
 from .card_state import CardCondition, CardStatus, classify_card
 from .cardops import RecordDigests, digests_of, read_and_verify, record_values
 from .errors import IssuanceError
+from .issuance_common import (
+    CARD_FAILURES,
+    IssuanceResult,
+    check_application,
+    concurrent,
+    random_digits,
+)
 from .issuer import IssuerContext
 from .progress import ISSUANCE_STEPS, ProgressEvent, ProgressSink, Step, StepHook, utc
 
-__all__ = ["IssuanceError", "IssuanceResult", "IssuanceWorkflow"]
+__all__ = [
+    "CARD_FAILURES",
+    "IssuanceError",
+    "IssuanceResult",
+    "IssuanceWorkflow",
+    "check_application",
+]
 
 log = logging.getLogger(__name__)
-
-#: Errors of the card or the reader: the issuance on this card failed, roll it back.
-CARD_FAILURES = (CardError, ReaderError)
-
-
-def concurrent(number: str | None) -> IssuanceError:
-    """The refusal of the loser of two issuances of one application (nothing locked)."""
-    return IssuanceError(
-        "concurrent_issuance",
-        "another issuance of this application changed the register first; retry",
-        number,
-    )
-
-
-@dataclass(frozen=True)
-class IssuanceResult:
-    permit_number: str
-    card_serial: str
-    digests: RecordDigests
-    #: The initial PIN and PUK for the holder's PIN letter (``None`` when a retry only
-    #: finished locking: they were set by the first attempt).  Never logged.
-    pin: str | None = field(default=None, repr=False)
-    puk: str | None = field(default=None, repr=False)
-    resumed: bool = False
-
-
-def check_application(
-    register: Register, application_id: int, application: PermitApplication
-) -> None:
-    """The card will carry ``application``: it must be the register's application
-    ``application_id`` (same person, residence, basis, evidence and portrait)."""
-    try:
-        register.check_application(
-            application_id, application.applicant_data(), application.application_data()
-        )
-    except ApplicationMismatch as exc:
-        raise IssuanceError("application_mismatch", str(exc)) from None
-    except NotFound:
-        raise IssuanceError("application_unknown", "no such application in the register") from None
-
-
-def _digits(count: int) -> str:
-    return "".join(secrets.choice("0123456789") for _ in range(count))
 
 
 def _noop_hook(_: Step) -> None:
@@ -323,7 +288,7 @@ class IssuanceWorkflow:
             raise IssuanceError("wrong_card", "the reservation is for another card")
         number = reservation.permit_number
         self._emit(Step.RESERVE, "done", number)
-        pin, puk = _digits(6), _digits(8)
+        pin, puk = random_digits(6), random_digits(8)
         try:
             self._step(Step.OPEN_CHANNEL, number)
             if not session.issuer_channel_open:  # opened by authenticate_card

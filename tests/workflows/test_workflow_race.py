@@ -40,8 +40,8 @@ from tests.workflows.race import (
     stagger,
 )
 
-THREAD_ROUNDS = int(os.environ.get("PERMIT_RACE_ROUNDS", "60"))
-PROCESS_ROUNDS = int(os.environ.get("PERMIT_RACE_PROCESS_ROUNDS", "20"))
+THREAD_ROUNDS = int(os.environ.get("PERMIT_RACE_ROUNDS", "20"))
+PROCESS_ROUNDS = int(os.environ.get("PERMIT_RACE_PROCESS_ROUNDS", "10"))
 
 
 def _audit_ok(world: World) -> None:
