@@ -10,6 +10,7 @@ __all__ = [
     "NotEligible",
     "NotFound",
     "RegisterError",
+    "Superseded",
 ]
 
 
@@ -25,6 +26,14 @@ class InvalidState(RegisterError):
     """The operation is not allowed in the permit's (or card's) current state."""
 
     code = "invalid_state"
+
+
+class Superseded(InvalidState):
+    """Another transaction changed the permit first: the reservation was abandoned, the
+    permit was replaced or revoked, or its card lock was confirmed.  The caller's decision
+    (taken from an earlier read) no longer holds; nothing was changed."""
+
+    code = "superseded"
 
 
 class ActivePermitExists(RegisterError):

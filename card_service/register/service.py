@@ -50,6 +50,7 @@ from .errors import (
     InvalidState,
     NotEligible,
     NotFound,
+    Superseded,
 )
 from .models import (
     LIVE_PERMIT_STATES,
@@ -434,7 +435,8 @@ class Register:
             ):
                 return self._view(session, permit)
             if permit.state != PermitState.RESERVED:
-                raise InvalidState(f"permit is {permit.state}, not RESERVED")
+                # e.g. abandoned by a concurrent retry of the same application
+                raise Superseded(f"permit is {permit.state}, not RESERVED")
             permit.state = PermitState.ISSUED.value
             permit.issued_at = now
             permit.mso_digest = mso_digest
@@ -480,6 +482,50 @@ class Register:
                 if permit.state != PermitState.ISSUED:
                     raise InvalidState(f"permit is {permit.state}, not ISSUED")
                 return  # already confirmed
+            append(
+                session,
+                actor=actor,
+                action="card.lock",
+                result="ok",
+                now=now,
+                permit_number=permit_number,
+            )
+
+        self._write(now, work)
+
+    def lock_card(
+        self,
+        permit_number: str,
+        card_serial: str,
+        now: dt.datetime,
+        actor: str = "issuer",
+        *,
+        lock: Callable[[], None] | None = None,
+    ) -> None:
+        """Lock the card of a lock-pending permit and confirm it, decided in one transaction.
+
+        The permit row is locked (``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` serialises
+        anyway) and must still be ISSUED and bound to ``card_serial``: then ``lock`` - the
+        card command, a single APDU - runs *inside* the transaction and the lock is
+        recorded (``card.lock``).  A concurrent :meth:`replace` of the permit therefore
+        either commits first (this raises :class:`Superseded` and the card is never
+        locked) or waits and sees the lock confirmed.  If ``lock`` raises, nothing is
+        recorded (lock pending, as before).  Already confirmed: ``lock`` still runs (the
+        caller's card holds the issued record) and nothing is recorded twice.
+        """
+        now = require_utc(now)
+
+        def work(session: Session) -> None:
+            permit = self._permit(session, permit_number)
+            if permit.card_serial != card_serial:
+                raise Superseded("the permit is bound to another card")
+            if permit.state != PermitState.ISSUED:
+                raise Superseded(f"permit is {permit.state}, not ISSUED")
+            if lock is not None:
+                lock()
+            if permit.card_locked_at is not None:
+                return
+            permit.card_locked_at = now
             append(
                 session,
                 actor=actor,
@@ -674,6 +720,8 @@ class Register:
         new_card_serial: str,
         actor: str,
         now: dt.datetime,
+        *,
+        lock_pending_only: bool = False,
     ) -> Reservation:
         """Article 11: revoke the old permit (``replaced``) and reserve a new one on a new
         card, in one transaction.  The continuity of residence carries over
@@ -682,6 +730,10 @@ class Register:
 
         ``reason`` (``lost``, ``stolen``, ``damaged``) is audited.  A suspended permit must be
         endorsed before it is replaced.
+
+        ``lock_pending_only`` (the issuance retry on another card): replace only while the
+        permit is still lock pending - its card verified but not confirmed locked - decided
+        on the locked row; otherwise :class:`Superseded` and nothing changes.
         """
         now = require_utc(now)
         if reason not in REPLACE_REASONS:
@@ -691,6 +743,10 @@ class Register:
             # lock order as everywhere: counter, permit rows, card, audit head (last)
             sequence = allocate_sequence(session, self._authority(), local_date(now).year)
             old = self._permit(session, permit_number)
+            if lock_pending_only and (
+                old.state != PermitState.ISSUED or old.card_locked_at is not None
+            ):
+                raise Superseded("the permit is no longer lock pending")
             if old.state != PermitState.ISSUED:
                 raise InvalidState(f"permit is {old.state}, not ISSUED")
             view = self._view(session, old)

@@ -1,6 +1,8 @@
 """Endorse the permit on the card in a reader (Article 10), on time or late.
 
-Order: the signed item is built first (so a permit the card's own data says cannot be
+Order: the card is authenticated first (its key against the record's deviceKey with a
+fresh challenge, and the SCP03 issuer channel: :mod:`.authenticate`), then the signed
+item is built (so a permit the card's own data says cannot be
 endorsed - window not open, expired - changes nothing), then the register records it
 (``record_endorsement``: due window, late flag, audit), then the card gets it (one signed item
 appended through the issuer channel; EF.Endorsements is append-only in state ISSUED and each
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from card_service.card.session import PermitCardSession
 from card_service.card.wire import FileId
-from card_service.record import endorse
+from card_service.record import Verifier, endorse
 from card_service.record.endorsement import split_endorsements
 from card_service.record.errors import RecordError
 from card_service.record.schedule import EndorsementNotDue
@@ -26,6 +28,7 @@ from card_service.register.service import Register
 from keys.errors import SignerValidationError
 from reader_drivers.base import ReaderDriver
 
+from .authenticate import authenticate_card
 from .card_state import CardCondition, classify_card
 from .cardops import digests_of, record_values
 from .issuance import IssuanceError
@@ -64,8 +67,11 @@ def endorse_card(
         status = classify_card(session)
         if status.condition is not CardCondition.ISSUED:
             raise IssuanceError("card_not_issued", "only a locked (issued) card can be endorsed")
-        record = session.read_file(FileId.RECORD)
-        existing = session.read_file(FileId.ENDORSEMENTS)
+        # card key (fresh challenge vs. the record's deviceKey) and issuer channel, before
+        # the register hears anything: a copy of serial and record is refused here
+        card = authenticate_card(session, status, issuer, Verifier(issuer.trust), now)
+        assert card.record is not None and card.endorsements is not None
+        record, existing = card.record, card.endorsements
         number = record_values(record).get("permit_number")
         if not isinstance(number, str):
             raise IssuanceError("record_unreadable", "the card holds no permit number")
@@ -115,9 +121,7 @@ def endorse_card(
             log.info("permit %s: writing the endorsement the register already holds", number)
         else:
             late = register.record_endorsement(number, now, issuer.actor).late
-        session.select()
-        session.open_issuer_channel(issuer.key_provider)
-        session.append_file(FileId.ENDORSEMENTS, item)
+        session.append_file(FileId.ENDORSEMENTS, item)  # the authenticated channel
         log.info("permit %s endorsed (sequence %d)", number, on_card + 1)
         return EndorsementResult(number, on_card + 1, late)
     finally:

@@ -2,32 +2,41 @@
 
 Order (docs/workflows.md, "Crash safety")::
 
-    reserve (register RESERVED, commit)
-    -> open issuer channel, BLANK -> PERSONALISING (wipe first if half-personalised)
+    authenticate the card (issuer channel; + card key if it holds a record)
+    -> reserve (register RESERVED, commit)
+    -> BLANK -> PERSONALISING (wipe first if half-personalised)
     -> generate the card key -> sign the record with it -> write record, PIN, PUK
     -> read back + INTERNAL AUTHENTICATE + Verifier (require_card_proof)
     -> mark_issued (register ISSUED, lock pending, commit)
-    -> lock the card (PERSONALISING -> ISSUED) -> confirm_locked (commit)
+    -> lock_card: in one register transaction, the permit still ISSUED on this card ->
+       lock the card (PERSONALISING -> ISSUED) -> record the lock (commit)
 
 The card is locked only after the register says ISSUED, so a card that can pass
 verification (life cycle ISSUED is required) never exists without an issued register entry;
 the register says ISSUED only after read-back verification.  A RESERVED permit's card is
 never locked, so abandoning a RESERVED permit is always safe.
+
+Two issuances of one application at once (docs/workflows.md, "Concurrent issuance"): every
+decision taken from an earlier read is re-taken on the locked row by the register
+transaction that acts on it (``mark_issued`` needs RESERVED, ``replace`` of a lock-pending
+permit needs it still unconfirmed, ``lock_card`` needs the permit still ISSUED on this card);
+the loser gets ``IssuanceError("concurrent_issuance")`` and its card stays unlocked.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
-from dataclasses import dataclass, field
 
-from card_service.card.errors import CardError
 from card_service.card.session import PermitCardSession
 from card_service.card.wire import FileId, LifeCycle
 from card_service.record import Verdict, Verifier, sign_record
 from card_service.record.errors import RecordError
-from card_service.register.errors import ActivePermitExists, ApplicationMismatch, NotFound
+from card_service.register.errors import (
+    ActivePermitExists,
+    InvalidState,
+    Superseded,
+)
 from card_service.register.models import PermitState
 from card_service.register.service import Register
 from card_service.register.views import PermitView, Reservation
@@ -35,57 +44,29 @@ from reader_drivers.base import ReaderDriver
 from reader_drivers.errors import ReaderError
 
 from .application import PermitApplication
+from .authenticate import AuthenticatedCard, authenticate_card
 from .card_state import CardCondition, CardStatus, classify_card
 from .cardops import RecordDigests, digests_of, read_and_verify, record_values
+from .errors import IssuanceError
+from .issuance_common import (
+    CARD_FAILURES,
+    IssuanceResult,
+    check_application,
+    concurrent,
+    random_digits,
+)
 from .issuer import IssuerContext
 from .progress import ISSUANCE_STEPS, ProgressEvent, ProgressSink, Step, StepHook, utc
 
-__all__ = ["IssuanceError", "IssuanceResult", "IssuanceWorkflow"]
+__all__ = [
+    "CARD_FAILURES",
+    "IssuanceError",
+    "IssuanceResult",
+    "IssuanceWorkflow",
+    "check_application",
+]
 
 log = logging.getLogger(__name__)
-
-#: Errors of the card or the reader: the issuance on this card failed, roll it back.
-CARD_FAILURES = (CardError, ReaderError)
-
-
-class IssuanceError(Exception):
-    """The issuance did not complete; ``code`` is a short reason, ``permit_number`` if any."""
-
-    def __init__(self, code: str, message: str, permit_number: str | None = None) -> None:
-        self.code = code
-        self.permit_number = permit_number
-        super().__init__(message)
-
-
-@dataclass(frozen=True)
-class IssuanceResult:
-    permit_number: str
-    card_serial: str
-    digests: RecordDigests
-    #: The initial PIN and PUK for the holder's PIN letter (``None`` when a retry only
-    #: finished locking: they were set by the first attempt).  Never logged.
-    pin: str | None = field(default=None, repr=False)
-    puk: str | None = field(default=None, repr=False)
-    resumed: bool = False
-
-
-def check_application(
-    register: Register, application_id: int, application: PermitApplication
-) -> None:
-    """The card will carry ``application``: it must be the register's application
-    ``application_id`` (same person, residence, basis, evidence and portrait)."""
-    try:
-        register.check_application(
-            application_id, application.applicant_data(), application.application_data()
-        )
-    except ApplicationMismatch as exc:
-        raise IssuanceError("application_mismatch", str(exc)) from None
-    except NotFound:
-        raise IssuanceError("application_unknown", "no such application in the register") from None
-
-
-def _digits(count: int) -> str:
-    return "".join(secrets.choice("0123456789") for _ in range(count))
 
 
 def _noop_hook(_: Step) -> None:
@@ -152,14 +133,16 @@ class IssuanceWorkflow:
         connection = self.driver.connect(reader, exclusive=True)
         try:
             session = PermitCardSession(connection)
-            status = classify_card(session)
+            try:
+                status = classify_card(session)
+            except CARD_FAILURES as exc:
+                raise IssuanceError("card_failed", f"card failure: {type(exc).__name__}") from None
+            card = authenticate_card(session, status, self.issuer, self.verifier, now)
             if reservation is None:
                 try:
-                    finished = self._resume(session, status, application_id, now)
+                    finished = self._resume(session, card, application_id, now)
                 except _Replace as replace:
-                    reservation = self.register.replace(
-                        replace.number, "damaged", status.serial_text, self.issuer.actor, now
-                    )
+                    reservation = self._replace(replace.number, status.serial_text, now)
                     finished = None
                 if finished is not None:
                     return finished
@@ -170,17 +153,34 @@ class IssuanceWorkflow:
             except ReaderError:
                 log.debug("disconnect failed", exc_info=True)
 
+    def _replace(self, number: str, serial: str, now: dt.datetime) -> Reservation:
+        """Replace the application's lock-pending permit onto this card - only if, on the
+        locked row, it is still lock pending (its own issuance may just have locked it)."""
+        try:
+            return self.register.replace(
+                number, "damaged", serial, self.issuer.actor, now, lock_pending_only=True
+            )
+        except Superseded:
+            raise concurrent(number) from None
+        except ActivePermitExists:
+            raise IssuanceError(
+                "active_permit_exists", "the person already holds an active permit"
+            ) from None
+
     def _resume(
-        self, session: PermitCardSession, status: CardStatus, application_id: int, now: dt.datetime
+        self,
+        session: PermitCardSession,
+        card: AuthenticatedCard,
+        application_id: int,
+        now: dt.datetime,
     ) -> IssuanceResult | None:
         """Clean up or finish earlier attempts for this application; a result if finished."""
         actor = self.issuer.actor
+        status = card.status
         serial = status.serial_text
-        if status.condition is CardCondition.TERMINATED:
-            raise IssuanceError("card_terminated", "the card has been terminated")
         for view in self.register.lock_pending(application_id):
             if view.card_serial == serial:
-                return self._finish_lock(session, status, view, now)
+                return self._finish_lock(session, card, view, now)
             # The verified card is elsewhere (lost, or set aside) and was never locked:
             # it can never pass verification.  Replace the permit onto this card.
             log.warning("permit %s verified on another card: replacing", view.number)
@@ -203,14 +203,24 @@ class IssuanceWorkflow:
             application_id=application_id, card_serial=serial
         ):
             # A RESERVED permit's card is never locked: abandoning it is always safe.
-            self.register.abandon(reserved.permit_number, "retry", now, actor)
+            # No longer RESERVED: a concurrent issuance of it got further; it wins.
+            try:
+                self.register.abandon(reserved.permit_number, "retry", now, actor)
+            except InvalidState:
+                raise concurrent(reserved.permit_number) from None
         return None
 
     def _finish_lock(
-        self, session: PermitCardSession, status: CardStatus, view: PermitView, now: dt.datetime
+        self,
+        session: PermitCardSession,
+        card: AuthenticatedCard,
+        view: PermitView,
+        now: dt.datetime,
     ) -> IssuanceResult:
-        """Register ISSUED, card verified but not locked (or locked, unconfirmed): finish."""
-        number = view.number
+        """Register ISSUED, card verified but not locked (or locked, unconfirmed): finish.
+
+        The card is authenticated (issuer channel open; a locked card also by its key)."""
+        number, status = view.number, card.status
         assert view.mso_digest is not None and view.record_digest is not None
         digests = RecordDigests(view.mso_digest, view.record_digest)
         half = status.condition is CardCondition.HALF_PERSONALISED
@@ -218,25 +228,42 @@ class IssuanceWorkflow:
             raise IssuanceError("card_state", "the card is not in a resumable state", number)
         try:
             self._step(Step.VERIFY, number)
-            session.select()
-            if half:
-                session.open_issuer_channel(self.issuer.key_provider)
-            record, _, result = read_and_verify(session, self.verifier, now)
+            if card.record is not None and card.result is not None:
+                record, result = card.record, card.result
+            else:  # half-personalised: challenge the card key under the open channel
+                record, _, result = read_and_verify(session, self.verifier, now)
             if result.verdict is not Verdict.VALID or digests_of(record) != digests:
                 raise IssuanceError(
                     "verify_failed", "the card does not hold the issued record", number
                 )
             if half:
                 self._step(Step.LOCK, number)
-                session.lock()
+            self._lock_card(session, number, status.serial_text, now, lock=half)
         except CARD_FAILURES as exc:
             raise IssuanceError(
                 "card_failed", f"card failure while locking: {type(exc).__name__}", number
             ) from None
-        self._step(Step.CONFIRM, number)
-        self.register.confirm_locked(number, now, self.issuer.actor)
         self._emit(Step.CONFIRM, "done", number, "resumed")
         return IssuanceResult(number, status.serial_text, digests, resumed=True)
+
+    def _lock_card(
+        self, session: PermitCardSession, number: str, serial: str, now: dt.datetime, *, lock: bool
+    ) -> None:
+        """Lock the card (if ``lock``) and confirm, in the register transaction that checks
+        the permit is still ISSUED on this card; else ``concurrent_issuance``, card unlocked.
+        The CONFIRM step begins inside it, after the card command (a crash there leaves the
+        lock pending, exactly as a crash between locking and confirming)."""
+
+        def lock_and_confirm() -> None:
+            if lock:
+                session.lock()
+            self._step(Step.CONFIRM, number)
+
+        try:
+            self.register.lock_card(number, serial, now, self.issuer.actor, lock=lock_and_confirm)
+        except Superseded:
+            log.warning("permit %s was replaced or abandoned meanwhile: card not locked", number)
+            raise concurrent(number) from None
 
     def _personalise(
         self,
@@ -261,11 +288,12 @@ class IssuanceWorkflow:
             raise IssuanceError("wrong_card", "the reservation is for another card")
         number = reservation.permit_number
         self._emit(Step.RESERVE, "done", number)
-        pin, puk = _digits(6), _digits(8)
+        pin, puk = random_digits(6), random_digits(8)
         try:
             self._step(Step.OPEN_CHANNEL, number)
-            session.select()
-            session.open_issuer_channel(self.issuer.key_provider)
+            if not session.issuer_channel_open:  # opened by authenticate_card
+                session.select()
+                session.open_issuer_channel(self.issuer.key_provider)
             if status.condition is CardCondition.HALF_PERSONALISED:
                 session.wipe()
                 log.info("wiped a half-personalised card for permit %s", number)
@@ -308,18 +336,21 @@ class IssuanceWorkflow:
         digests = digests_of(record)
         self._emit(Step.VERIFY, "done", number)
         self._step(Step.MARK_ISSUED, number)
-        self.register.mark_issued(number, digests.mso, digests.record, now, actor)
+        try:
+            self.register.mark_issued(number, digests.mso, digests.record, now, actor)
+        except Superseded:
+            # abandoned by a concurrent retry of this application: the card is left
+            # half-personalised (never locked); any later issuance wipes it
+            raise concurrent(number) from None
         self._step(Step.LOCK, number)
         try:
-            session.lock()
+            self._lock_card(session, number, serial, now, lock=True)
         except CARD_FAILURES as exc:
             # Register ISSUED, card verified but not locked: it cannot pass verification.
             # A retry (or reconciliation) with this card locks it; with another, replaces.
             raise IssuanceError(
                 "lock_pending", f"card failure while locking: {type(exc).__name__}", number
             ) from None
-        self._step(Step.CONFIRM, number)
-        self.register.confirm_locked(number, now, actor)
         self._emit(Step.CONFIRM, "done", number)
         log.info("permit %s issued and card locked", number)
         return IssuanceResult(number, serial, digests, pin=pin, puk=puk)

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 
 from card_service.card.session import PermitCardSession
+from card_service.register.errors import Superseded
 from card_service.register.service import Register
 from reader_drivers.base import ReaderDriver
 from reader_drivers.errors import ReaderError
@@ -100,8 +101,8 @@ def _lock(
     try:
         session = PermitCardSession(connection)
         session.select()
-        if half:
-            session.open_issuer_channel(issuer.key_provider)
+        # authenticated by the issuer channel and (below) its key, before any register write
+        session.open_issuer_channel(issuer.key_provider)
         record, _, result = read_and_verify(session, Verifier(issuer.trust), now)
         digests = digests_of(record)
         if result.verdict is not Verdict.VALID or (digests.mso, digests.record) != (
@@ -109,13 +110,15 @@ def _lock(
             record_digest,
         ):
             return "lock_pending_card_mismatch"
-        if half:
-            session.lock()
+        # the card is locked only if the register, in the same transaction, still has the
+        # permit ISSUED on this card (a concurrent replace may have revoked it)
+        register.lock_card(number, serial, now, issuer.actor, lock=session.lock if half else None)
     except CARD_FAILURES:
         return "lock_pending_card_failed"
+    except Superseded:
+        return "superseded"
     finally:
         connection.disconnect()
-    register.confirm_locked(number, now, issuer.actor)
     return "locked" if half else "confirmed"
 
 

@@ -3,6 +3,7 @@ revocation is a register transaction (relying parties online see it through
 :func:`verify.register_revocation`); replacement revokes and reserves in one transaction,
 then personalises the new card with the ordinary issuance workflow; a returned card is
 terminated in the register first (refused while bound to a live permit), then on the card.
+Every card is authenticated (:mod:`.authenticate`) before the first register write.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 
 from card_service.card.session import PermitCardSession
+from card_service.record import Verifier
 from card_service.register.errors import NotFound
 from card_service.register.service import Register
 from card_service.register.views import PermitView
 from reader_drivers.base import ReaderDriver
 
 from .application import PermitApplication
+from .authenticate import authenticate_card
 from .card_state import classify_card
 from .issuance import IssuanceError, IssuanceResult, IssuanceWorkflow, check_application
 from .issuer import IssuerContext
@@ -54,9 +57,13 @@ def replace_permit(
     except NotFound:
         raise IssuanceError("not_found", "no such permit", number) from None
     check_application(workflow.register, original, application)
-    connection = workflow.driver.connect(reader)
+    connection = workflow.driver.connect(reader, exclusive=True)
     try:
-        serial = classify_card(PermitCardSession(connection)).serial_text
+        session = PermitCardSession(connection)
+        status = classify_card(session)
+        # the new card must be genuine before the old permit is revoked for it
+        authenticate_card(session, status, workflow.issuer, workflow.verifier, utc(now), number)
+        serial = status.serial_text
     finally:
         connection.disconnect()
     reservation = workflow.register.replace(number, reason, serial, workflow.issuer.actor, utc(now))
@@ -68,15 +75,16 @@ def replace_permit(
 def terminate_card(
     register: Register, issuer: IssuerContext, driver: ReaderDriver, reader: str, now: dt.datetime
 ) -> str:
-    """Terminate a returned card; its serial."""
+    """Terminate a returned card; its serial.  The card is authenticated (issuer channel;
+    a locked card also by its key against its record) before the register is told."""
     connection = driver.connect(reader, exclusive=True)
     try:
         session = PermitCardSession(connection)
-        serial = classify_card(session).serial_text
+        status = classify_card(session)
+        authenticate_card(session, status, issuer, Verifier(issuer.trust), utc(now))
+        serial = status.serial_text
         register.terminate_card(serial, issuer.actor, utc(now))
-        session.select()
-        session.open_issuer_channel(issuer.key_provider)
-        session.terminate()
+        session.terminate()  # the authenticated channel
         return serial
     finally:
         connection.disconnect()

@@ -1,0 +1,16 @@
+"""The error every officer workflow raises: a stable short ``code`` and a one-line message."""
+
+from __future__ import annotations
+
+__all__ = ["IssuanceError"]
+
+
+class IssuanceError(Exception):
+    """The workflow did not complete; ``code`` is a short reason, ``permit_number`` if any.
+
+    Messages never carry personal data, keys, PINs or card secrets."""
+
+    def __init__(self, code: str, message: str, permit_number: str | None = None) -> None:
+        self.code = code
+        self.permit_number = permit_number
+        super().__init__(message)

@@ -1,0 +1,70 @@
+"""What the issuance workflow shares with its callers: results, errors, the application check.
+
+Split from :mod:`.issuance` (which re-exports these names).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from card_service.card.errors import CardError
+from card_service.register.errors import ApplicationMismatch, NotFound
+from card_service.register.service import Register
+from reader_drivers.errors import ReaderError
+
+from .application import PermitApplication
+from .cardops import RecordDigests
+from .errors import IssuanceError
+
+__all__ = [
+    "CARD_FAILURES",
+    "IssuanceError",
+    "IssuanceResult",
+    "check_application",
+    "concurrent",
+    "random_digits",
+]
+
+#: Errors of the card or the reader: the issuance on this card failed, roll it back.
+CARD_FAILURES = (CardError, ReaderError)
+
+
+def concurrent(number: str | None) -> IssuanceError:
+    """The refusal of the loser of two issuances of one application (nothing locked)."""
+    return IssuanceError(
+        "concurrent_issuance",
+        "another issuance of this application changed the register first; retry",
+        number,
+    )
+
+
+@dataclass(frozen=True)
+class IssuanceResult:
+    permit_number: str
+    card_serial: str
+    digests: RecordDigests
+    #: The initial PIN and PUK for the holder's PIN letter (``None`` when a retry only
+    #: finished locking: they were set by the first attempt).  Never logged.
+    pin: str | None = field(default=None, repr=False)
+    puk: str | None = field(default=None, repr=False)
+    resumed: bool = False
+
+
+def check_application(
+    register: Register, application_id: int, application: PermitApplication
+) -> None:
+    """The card will carry ``application``: it must be the register's application
+    ``application_id`` (same person, residence, basis, evidence and portrait)."""
+    try:
+        register.check_application(
+            application_id, application.applicant_data(), application.application_data()
+        )
+    except ApplicationMismatch as exc:
+        raise IssuanceError("application_mismatch", str(exc)) from None
+    except NotFound:
+        raise IssuanceError("application_unknown", "no such application in the register") from None
+
+
+def random_digits(count: int) -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(count))
