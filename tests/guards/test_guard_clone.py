@@ -123,7 +123,7 @@ def test_permit_verify_cli_says_cloned(
     passed = json.loads(capsys.readouterr().out)
     assert passed["passed"] is True and passed["record"]["verdict"] == "VALID"
 
-    clone, reader = clone_card(issuer, NOW, driver, genuine, make)
+    _clone, reader = clone_card(issuer, NOW, driver, genuine, make)
     assert main(["verify", "--reader", reader, "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["passed"] is False

@@ -65,7 +65,9 @@ def test_index_refuses_moving_a_live_permit_onto_the_card(db_engine: Engine) -> 
         _insert(session, permit, app2, person2, "X-OTHER", "CARD-M", "RESERVED")
         session.commit()
         with pytest.raises(Exception, match=REFUSED):
-            session.execute(text("UPDATE permit SET card_serial = 'CARD-L' WHERE number = 'X-OTHER'"))
+            session.execute(
+                text("UPDATE permit SET card_serial = 'CARD-L' WHERE number = 'X-OTHER'")
+            )
             session.flush()
         session.rollback()
         # an abandoned row on the card may exist; making it live again may not
