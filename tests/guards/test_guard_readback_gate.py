@@ -27,6 +27,16 @@ from tests.guards.cards import issue_genuine, read_record, rewrite_state, swap_c
 from tests.workflows.conftest import World
 
 
+class _OtherNumber(PermitApplication):
+    """An application whose record content carries another (higher) permit number."""
+
+    def permit_data(self, *, permit_number, card_serial, issue_date):  # type: ignore[no-untyped-def]
+        return super().permit_data(
+            permit_number=permit_number[:-6] + "999999", card_serial=card_serial,
+            issue_date=issue_date,
+        )
+
+
 class _OtherSerial(PermitApplication):
     """An application whose record content names another card (a bug upstream of the gate)."""
 
@@ -57,14 +67,21 @@ def _case(world: World, code: str) -> tuple[Callable[[SimulatedCard], None], boo
         return another_record, True
     if code == "verify_failed":
         return swap_card_key, True
-    if code == "life_cycle":
+    if code == "life_cycle":  # the card claims to be locked already
         return (lambda card: rewrite_state(card, life_cycle=LifeCycle.ISSUED)), False
     if code == "incomplete":
         return (lambda card: rewrite_state(card, pin=None)), True
     return (lambda card: None), True
 
 
-CODES = ["readback_mismatch", "verify_failed", "life_cycle", "wrong_binding", "incomplete"]
+CODES = [
+    "readback_mismatch",
+    "verify_failed",
+    "life_cycle",
+    "wrong_binding",
+    "wrong_binding_number",
+    "incomplete",
+]
 
 
 @pytest.mark.parametrize("code", CODES)
@@ -73,8 +90,9 @@ def test_read_back_gate_refuses(world: World, code: str) -> None:
     card = world.new_card()
     reader = world.driver.insert(0, card)
     app, app_id = world.application()
-    if code == "wrong_binding":
-        app = _OtherSerial(**{f.name: getattr(app, f.name) for f in dataclasses.fields(app)})
+    if code.startswith("wrong_binding"):
+        liar = _OtherNumber if code == "wrong_binding_number" else _OtherSerial
+        app = liar(**{f.name: getattr(app, f.name) for f in dataclasses.fields(app)})
 
     def hook(step: Step) -> None:
         if step is Step.VERIFY:
@@ -84,7 +102,7 @@ def test_read_back_gate_refuses(world: World, code: str) -> None:
         before = {p.number for p in session.exec(select(Permit))}
     with pytest.raises(IssuanceError) as info:
         world.workflow(hook=hook).issue(app, app_id, reader, NOW)
-    assert info.value.code == code
+    assert info.value.code == code.removesuffix("_number")
     with Session(world.engine) as session:
         mine = [p for p in session.exec(select(Permit)) if p.number not in before]
     assert [p.state for p in mine] == [PermitState.ABANDONED]
