@@ -92,7 +92,7 @@ def _issue(world: World, card: SimulatedCard, app: object, app_id: int) -> str:
 
 def _wipe_if_half(world: World, card: SimulatedCard) -> None:
     if card.life_cycle is LifeCycle.PERSONALISING:
-        reader = world.driver.insert(0, card)
+        world.driver.insert(0, card)
         try:
             reconcile(world.register, world.issuer, world.driver, NOW)
         finally:
@@ -195,7 +195,7 @@ def _lock_pending(world: World) -> tuple[SimulatedCard, object, int]:
 
 def _recover(world: World, card: SimulatedCard, app: object, app_id: int) -> None:
     """A new process: reconciliation with the card at hand, then a retry; it must pass."""
-    reader = world.driver.insert(0, card)
+    world.driver.insert(0, card)
     try:
         reconcile(world.register, world.issuer, world.driver, NOW)
     finally:
@@ -263,7 +263,7 @@ def test_process_kill_at_every_step_and_write_of_resume_and_reconciliation(
         if where == "resume":
             seen = [0]
 
-            def hook(step: Step, point: int = point) -> None:
+            def hook(step: Step, point: int = point, seen: list[int] = seen) -> None:
                 seen[0] += 1
                 if seen[0] - 1 == point:
                     raise SimulatedCrash(f"killed before {step.value}")
