@@ -15,6 +15,12 @@ from reader_drivers.base import CardConnection, ReaderDriver
 from simulators.card import SimulatedCard
 from simulators.pcscd_private import PrivatePcscd
 from tests.pcscd import start_private_pcscd
+from tests.require_all import (  # noqa: F401  (hooks: every skip fails on CI)
+    pytest_make_collect_report,
+    pytest_report_header,
+    pytest_runtest_makereport,
+)
+from tests.secretlog import HARVESTERS, SecretLog
 
 KVN = 1
 
@@ -143,3 +149,17 @@ def card_env(request: pytest.FixtureRequest) -> Iterator[CardEnv]:
         yield from _sim_env()
     else:
         yield from _pcsc_env(request.getfixturevalue("private_pcscd"))
+
+
+@pytest.fixture
+def secret_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretLog]:
+    """Logs captured at level 1 on every logger, searched for every secret the harvesters
+    of tests/secretlog.py (``HARVESTERS``) see: call ``secret_log.assert_clean(require=...)``
+    at the end of the scenario; any leak also fails the test at teardown."""
+    log = SecretLog(monkeypatch)
+    for harvest in HARVESTERS:
+        harvest(log)
+    with log.capture():
+        yield log
+    leaks = log.leaks()
+    assert not leaks, f"secrets in the logs: {leaks}"
