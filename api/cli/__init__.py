@@ -57,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code) if isinstance(exc.code, int) else 2
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # SQLAlchemy's engine and pool loggers print statement parameters (names, addresses,
+    # citizen-ID hashes) at INFO/DEBUG: never let -v/-vv raise them.
+    for name in ("sqlalchemy", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         environment()  # an unknown PERMIT_ENV is refused for every command
         code: int = args.func(args)

@@ -129,6 +129,7 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
         engine = create_engine(
             url,
             echo=echo,
+            hide_parameters=True,  # personal data never in SQL logs or error messages
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
             pool_size=5,
             max_overflow=20,
@@ -140,6 +141,7 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
         engine = create_engine(
             url,
             echo=echo,
+            hide_parameters=True,  # personal data never in SQL logs or error messages
             pool_pre_ping=True,
             pool_size=10,
             max_overflow=60,
