@@ -233,7 +233,7 @@ def _pin_puk(log: SecretLog) -> None:
     def digits(log: SecretLog, args: tuple[Any, ...], result: Any) -> None:
         log.secret("pin" if args[0] == 6 else "puk", result)
 
-    _wrap(log, "card_service.workflows.issuance._digits", digits)
+    _wrap(log, "card_service.workflows.issuance.random_digits", digits)
 
 
 #: Every kind of secret the product handles today.  A new one (CAN, API key, ...) is one
