@@ -14,6 +14,7 @@ import pytest
 from reader_drivers.base import CardConnection, ReaderDriver
 from simulators.card import SimulatedCard
 from simulators.pcscd_private import PrivatePcscd
+from tests.filemodes import umask  # noqa: F401  (a fixture for every test folder)
 from tests.pcscd import start_private_pcscd
 from tests.require_all import (  # noqa: F401  (hooks: every skip fails on CI)
     pytest_make_collect_report,

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,23 +25,13 @@ from keys.fsutil import (
 )
 from keys.home import InsecureDataDirectory, permit_home
 from keys.pki import KeyManager
+from tests.filemodes import mode
 
 from .conftest import PASSPHRASE
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def mode(path: Path) -> int:
-    return stat.S_IMODE(os.lstat(path).st_mode)
-
-
-@pytest.fixture(params=[0o022, 0o000], ids=["umask022", "umask000"])
-def umask(request: pytest.FixtureRequest) -> Iterator[int]:
-    old = os.umask(int(request.param))
-    try:
-        yield int(request.param)
-    finally:
-        os.umask(old)
 
 
 @pytest.fixture

@@ -6,9 +6,6 @@ Applicants' citizen ID numbers live in ``register.db``: before the fix SQLite cr
 
 from __future__ import annotations
 
-import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,19 +14,7 @@ from sqlalchemy import text
 from card_service.migrations import upgrade
 from card_service.register.db import make_engine
 from keys.fsutil import UnsafePathError
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(os.lstat(path).st_mode)
-
-
-@pytest.fixture(params=[0o022, 0o000], ids=["umask022", "umask000"])
-def umask(request: pytest.FixtureRequest) -> Iterator[int]:
-    old = os.umask(int(request.param))
-    try:
-        yield int(request.param)
-    finally:
-        os.umask(old)
+from tests.filemodes import mode
 
 
 def test_default_register_and_side_files_private(

@@ -3,28 +3,13 @@ umask; reader.conf is never written through a planted link (issue 9, §3)."""
 
 from __future__ import annotations
 
-import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from simulators import fleet
 from simulators.fleet import SimFleet, load_or_create_master_keys
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(os.lstat(path).st_mode)
-
-
-@pytest.fixture(params=[0o022, 0o000], ids=["umask022", "umask000"])
-def umask(request: pytest.FixtureRequest) -> Iterator[int]:
-    old = os.umask(int(request.param))
-    try:
-        yield int(request.param)
-    finally:
-        os.umask(old)
+from tests.filemodes import mode
 
 
 def test_master_keys_and_cards_private(tmp_path: Path, umask: int) -> None:
