@@ -254,7 +254,7 @@ def test_process_kill_at_every_step_and_write_of_resume_and_reconciliation(
     short: World, where: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The resume's step boundaries (verify, lock, confirm) and reconciliation's register
-    write (``confirm_locked``), killed before each."""
+    write (``lock_card``, which locks the card inside its transaction), killed before each."""
     world = short
     points = range(3) if where == "resume" else range(1)
     for point in points:
@@ -271,15 +271,15 @@ def test_process_kill_at_every_step_and_write_of_resume_and_reconciliation(
             with pytest.raises(SimulatedCrash):
                 world.workflow(hook=hook).issue(app, app_id, reader, NOW)  # type: ignore[arg-type]
         else:
-            original = world.register.confirm_locked
+            original = world.register.lock_card
 
             def killed(*args: object, **kwargs: object) -> None:
-                raise SimulatedCrash("killed before confirm_locked")
+                raise SimulatedCrash("killed before lock_card")
 
-            monkeypatch.setattr(world.register, "confirm_locked", killed)
+            monkeypatch.setattr(world.register, "lock_card", killed)
             with pytest.raises(SimulatedCrash):
                 reconcile(world.register, world.issuer, world.driver, NOW)
-            monkeypatch.setattr(world.register, "confirm_locked", original)
+            monkeypatch.setattr(world.register, "lock_card", original)
         _eject(world)
         check_invariants(world, [card])
         _recover(world, card, app, app_id)
