@@ -338,7 +338,7 @@ def test_cli_configuration_and_database_failures_are_one_line(tmp_path: Path) ->
     """No reader needed: a register that is not migrated or not reachable, a bad database
     URL or reader driver name are one-line errors that echo neither SQL nor passwords."""
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(mode=0o700)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERMIT_")}
     env.update(PERMIT_HOME=str(home), PERMIT_AUTHORITY_CODE=AUTHORITY, PERMIT_READERS="sim")
 
