@@ -25,6 +25,8 @@ import secrets
 import stat
 from pathlib import Path
 
+from permit_errors import ErrorKind, PermitError
+
 __all__ = [
     "PRIVATE_FILE_MODE",
     "PUBLIC_FILE_MODE",
@@ -42,12 +44,15 @@ PRIVATE_DIR_MODE = 0o700
 PUBLIC_FILE_MODE = 0o644
 
 
-class UnsafePathError(OSError):
+class UnsafePathError(PermitError, OSError):
     """A path permit refuses to write to (a link, a fifo, a device, a directory, ...).
 
     An ``OSError``, so every caller that reports file-system failures as one line already
     reports this one; ``strerror`` says what is wrong and ``filename`` names the path.
     """
+
+    code = "unsafe_path"
+    kind = ErrorKind.REFUSED
 
     def __init__(self, path: Path | str, what: str) -> None:
         super().__init__(errno.EEXIST, f"refusing to write: {what}", str(path))

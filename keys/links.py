@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from .errors import SignerValidationError
+from .errors import SignerFailure, SignerValidationError
 
 __all__ = [
     "accept_link",
@@ -117,7 +117,7 @@ def link_root(roots: Sequence[x509.Certificate], link: x509.Certificate) -> x509
         if found is None:
             return root
         problem = found
-    raise SignerValidationError(problem)
+    raise SignerValidationError(problem, SignerFailure.LINK_INVALID)
 
 
 def accept_link(
@@ -131,10 +131,14 @@ def accept_link(
     root = link_root(roots, link)
     for cert, what in ((link, "link certificate"), (root, "root of the link certificate")):
         if not cert.not_valid_before_utc <= path_time <= cert.not_valid_after_utc:
-            raise SignerValidationError(f"{what} is not valid at the path time")
+            raise SignerValidationError(
+                f"{what} is not valid at the path time", SignerFailure.LINK_INVALID
+            )
     crl = current_crl(crls, root, now)
     if crl is None:
-        raise SignerValidationError("no current CRL of the root that issued the link certificate")
+        raise SignerValidationError(
+            "no current CRL of the root that issued the link certificate", SignerFailure.NO_CRL
+        )
     if crl.get_revoked_certificate_by_serial_number(link.serial_number) is not None:
-        raise SignerValidationError("link certificate is revoked")
+        raise SignerValidationError("link certificate is revoked", SignerFailure.LINK_REVOKED)
     return root

@@ -18,6 +18,8 @@ from typing import Any
 from asn1crypto import keys as asn1_keys
 from asn1crypto import pem
 
+from permit_errors import ErrorKind, PermitError
+
 __all__ = [
     "MAX_KEY_FILE",
     "PBKDF2_ITERATIONS",
@@ -42,8 +44,11 @@ _ONE_BLOCK = re.compile(
 )
 
 
-class Pkcs8Error(ValueError):
+class Pkcs8Error(PermitError, ValueError):
     """The key file is not an encrypted PKCS#8 key within bounds (message: what is wrong)."""
+
+    code = "pkcs8_invalid"
+    kind = ErrorKind.INTEGRITY
 
 
 def _pbkdf2(params: Any) -> int:

@@ -55,7 +55,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from .errors import SignerValidationError
+from .errors import SignerFailure, SignerValidationError
 from .links import accept_link, crl_of, current_crl, issued_by, link_root
 from .profiles import ROLE_EKU, SignerRole
 
@@ -136,7 +136,8 @@ def load_trust_dir(path: Path) -> TrustList:
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise SignerValidationError(
-            f"unreadable trust directory {path}: {type(exc).__name__}"
+            f"unreadable trust directory {path}: {type(exc).__name__}",
+            SignerFailure.TRUST_LIST_UNREADABLE,
         ) from None
     return TrustList(roots, crls, signers, audit_signers, links)
 
@@ -196,7 +197,7 @@ def _ee_policy(role: SignerRole) -> ExtensionPolicy:
 
 def _utc(value: dt.datetime, name: str) -> dt.datetime:
     if value.tzinfo is None:
-        raise SignerValidationError(f"{name} must be timezone-aware")
+        raise SignerValidationError(f"{name} must be timezone-aware", SignerFailure.BAD_ARGUMENT)
     return value.astimezone(dt.UTC)
 
 
@@ -232,11 +233,11 @@ def _validate(
 ) -> x509.Certificate:
     at, now = _utc(at, "at"), _utc(now, "now")
     if not cert_chain:
-        raise SignerValidationError("empty certificate chain")
+        raise SignerValidationError("empty certificate chain", SignerFailure.EMPTY_CHAIN)
     if at > now:
-        raise SignerValidationError("signing time is in the future")
+        raise SignerValidationError("signing time is in the future", SignerFailure.SIGNED_IN_FUTURE)
     if not trust.roots:
-        raise SignerValidationError("no trust anchors")
+        raise SignerValidationError("no trust anchors", SignerFailure.NO_TRUST_ANCHORS)
     leaf = cert_chain[0]
     path_time = at if role is SignerRole.AUDIT else now
     try:
@@ -284,7 +285,7 @@ def _validate_through_link(
             problems.append(str(exc))
     if not problems:
         raise direct
-    raise SignerValidationError(f"{direct}; through a link: {'; '.join(problems)}")
+    raise SignerValidationError(f"{direct}; through a link: {'; '.join(problems)}", direct.reason)
 
 
 def issuing_certificate(trust: TrustList, leaf: x509.Certificate) -> x509.Certificate | None:
@@ -356,7 +357,9 @@ def _validate_with_cryptography(
         )
         verified = verifier.verify(leaf, list(cert_chain[1:]))
     except VerificationError as exc:
-        raise SignerValidationError(f"signer chain does not validate: {exc}") from None
+        raise SignerValidationError(
+            f"signer chain does not validate: {exc}", SignerFailure.CHAIN_INVALID
+        ) from None
     return verified.chain[-1]
 
 
@@ -382,11 +385,16 @@ def _validate_ed25519_chain(
             continue
         break
     else:
-        raise SignerValidationError("signer chain does not validate: no trusted issuer")
+        raise SignerValidationError(
+            "signer chain does not validate: no trusted issuer", SignerFailure.CHAIN_INVALID
+        )
     when = "at the signing time" if role is SignerRole.AUDIT else "now"
     for cert, what in ((root, "root"), (leaf, "signer")):
         if not cert.not_valid_before_utc <= path_time <= cert.not_valid_after_utc:
-            raise SignerValidationError(f"signer chain does not validate: {what} not valid {when}")
+            raise SignerValidationError(
+                f"signer chain does not validate: {what} not valid {when}",
+                SignerFailure.CHAIN_INVALID,
+            )
     try:
         bc = root.extensions.get_extension_for_class(x509.BasicConstraints).value
         ku = root.extensions.get_extension_for_class(x509.KeyUsage).value
@@ -406,7 +414,9 @@ def _validate_ed25519_chain(
             leaf_bc = None
         _check_not_ca(_NO_POLICY, leaf, leaf_bc)
     except (ValueError, x509.ExtensionNotFound) as exc:
-        raise SignerValidationError(f"signer chain does not validate: {exc}") from None
+        raise SignerValidationError(
+            f"signer chain does not validate: {exc}", SignerFailure.CHAIN_INVALID
+        ) from None
     return root
 
 
@@ -418,22 +428,28 @@ def _check_window_and_crl(
     now: dt.datetime,
 ) -> None:
     if at < leaf.not_valid_before_utc:
-        raise SignerValidationError("signed before the signer certificate was valid")
+        raise SignerValidationError(
+            "signed before the signer certificate was valid", SignerFailure.OUTSIDE_SIGNING_WINDOW
+        )
     try:
         window = leaf.extensions.get_extension_for_class(x509.PrivateKeyUsagePeriod).value
     except x509.ExtensionNotFound:
-        raise SignerValidationError("signer certificate has no signing window") from None
+        raise SignerValidationError(
+            "signer certificate has no signing window", SignerFailure.NO_SIGNING_WINDOW
+        ) from None
     if (window.not_before is not None and at < window.not_before.replace(tzinfo=dt.UTC)) or (
         window.not_after is not None and at > window.not_after.replace(tzinfo=dt.UTC)
     ):
-        raise SignerValidationError("signed outside the signer's signing window")
+        raise SignerValidationError(
+            "signed outside the signer's signing window", SignerFailure.OUTSIDE_SIGNING_WINDOW
+        )
 
     if not any(c.issuer == root.subject for c in trust.crls):
-        raise SignerValidationError("no CRL from the root")
+        raise SignerValidationError("no CRL from the root", SignerFailure.NO_CRL)
     crl = crl_of(trust.crls, root)  # signed by the key that issued the signer
     if crl is None:
-        raise SignerValidationError("CRL signature is not valid")
+        raise SignerValidationError("CRL signature is not valid", SignerFailure.CRL_INVALID)
     if crl.next_update_utc is None or not crl.last_update_utc <= now <= crl.next_update_utc:
-        raise SignerValidationError("CRL is not current")
+        raise SignerValidationError("CRL is not current", SignerFailure.CRL_NOT_CURRENT)
     if crl.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None:
-        raise SignerValidationError("signer certificate is revoked")
+        raise SignerValidationError("signer certificate is revoked", SignerFailure.REVOKED)

@@ -16,6 +16,8 @@ import os
 from collections.abc import Mapping
 from enum import StrEnum
 
+from permit_errors import ErrorKind, PermitError
+
 __all__ = [
     "ENV_VAR",
     "Environment",
@@ -35,8 +37,11 @@ class Environment(StrEnum):
 DEFAULT = Environment.DEVELOPMENT
 
 
-class EnvironmentConfigError(ValueError):
+class EnvironmentConfigError(PermitError, ValueError):
     """``PERMIT_ENV`` holds a value that is not an environment (a one-line message)."""
+
+    code = "environment_invalid"
+    kind = ErrorKind.CONFIG
 
 
 def current(environ: Mapping[str, str] | None = None) -> Environment:

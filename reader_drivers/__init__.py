@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from permit_errors import ErrorKind, PermitError
+
 from .base import CardConnection, ReaderDriver, ReaderEvent, ReaderEventKind, ReaderInfo
 from .errors import (
     CardRemoved,
@@ -44,8 +46,11 @@ DRIVERS = ("pcsc", "sim")
 DEFAULT_DRIVER = "pcsc"
 
 
-class DriverNotAllowed(ValueError):
+class DriverNotAllowed(PermitError, ValueError):
     """The chosen driver exists but the caller did not allow it (the simulator)."""
+
+    code = "driver_not_allowed"
+    kind = ErrorKind.CONFIG
 
 
 def get_driver(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from permit_errors import ErrorKind, PermitError
+
 __all__ = [
     "CardRemoved",
     "CommunicationError",
@@ -19,8 +21,11 @@ __all__ = [
 ]
 
 
-class ReaderError(Exception):
+class ReaderError(PermitError):
     """Base class of every transport error; ``reader`` names the reader concerned."""
+
+    code = "reader_error"
+    kind = ErrorKind.UNAVAILABLE
 
     def __init__(self, reader: str, message: str) -> None:
         super().__init__(message)
@@ -30,6 +35,9 @@ class ReaderError(Exception):
 class NoSuchReader(ReaderError):
     """The named reader does not exist; the message lists the readers there are."""
 
+    code = "no_such_reader"
+    kind = ErrorKind.NOT_FOUND
+
     def __init__(self, reader: str, available: Sequence[str]) -> None:
         self.available = list(available)
         listing = ", ".join(repr(r) for r in self.available) if self.available else "none"
@@ -38,6 +46,8 @@ class NoSuchReader(ReaderError):
 
 class NoCard(ReaderError):
     """The reader exists but holds no card."""
+
+    code = "no_card"
 
     def __init__(self, reader: str) -> None:
         super().__init__(reader, f"no card in reader {reader!r}")
@@ -51,6 +61,8 @@ class CardRemoved(ReaderError):
     status) is gone even if a card is present again.
     """
 
+    code = "card_removed"
+
     def __init__(self, reader: str, detail: str = "card removed or powered off") -> None:
         self.detail = detail
         super().__init__(reader, f"card in reader {reader!r} lost: {detail}")
@@ -59,12 +71,16 @@ class CardRemoved(ReaderError):
 class ReaderBusy(ReaderError):
     """Another connection holds exclusive access to the reader."""
 
+    code = "reader_busy"
+
     def __init__(self, reader: str) -> None:
         super().__init__(reader, f"reader {reader!r} is in exclusive use by another connection")
 
 
 class CommunicationError(ReaderError):
     """The reader or the reader service failed to carry a command."""
+
+    code = "reader_communication_failed"
 
     def __init__(self, reader: str, detail: str) -> None:
         self.detail = detail

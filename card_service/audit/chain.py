@@ -23,6 +23,7 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, col
 
 from card_service.register.types import require_utc
+from permit_errors import ErrorKind, PermitError
 
 from .models import AuditEvent, AuditHead
 
@@ -55,8 +56,11 @@ def is_permit_number(value: str) -> bool:
     return _PERMIT.fullmatch(value) is not None
 
 
-class AuditError(ValueError):
+class AuditError(PermitError, ValueError):
     """An audit entry was refused (bad field shape) or the chain head is missing."""
+
+    code = "audit_invalid"
+    kind = ErrorKind.INTEGRITY
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from keys.errors import SignerValidationError
 from keys.pki import SignatureResult
 from keys.profiles import SignerRole
 from keys.trust import TrustList, certificate_role
+from permit_errors import ErrorKind, PermitError
 
 from .chain import checkpoint_message
 from .models import AuditCheckpoint, AuditEvent, AuditHead
@@ -65,8 +66,11 @@ class CheckpointSigner(Protocol):
     def sign_audit(self, data: bytes, now: dt.datetime) -> SignatureResult: ...
 
 
-class NotAnAuditSigner(ValueError):
+class NotAnAuditSigner(PermitError, ValueError):
     """The checkpoint signer returned a certificate without the audit-signing EKU."""
+
+    code = "not_an_audit_signer"
+    kind = ErrorKind.CONFIG
 
 
 @dataclass(frozen=True)

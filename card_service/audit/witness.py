@@ -36,6 +36,7 @@ from cryptography import x509
 
 from card_service.settings import permit_home
 from keys.fsutil import ensure_private_dir, write_private_file
+from permit_errors import ErrorKind, PermitError
 
 from .chain import canonical_time, checkpoint_message
 
@@ -64,12 +65,18 @@ _KEYS = {"certificate", "entry_hash", "format", "seq", "signature", "signer_id",
 MAX_SEQ = 10**12 - 1
 
 
-class WitnessError(ValueError):
+class WitnessError(PermitError, ValueError):
     """A witness entry is unsafe (not a regular file) or malformed, or cannot be written."""
+
+    code = "witness_error"
+    kind = ErrorKind.CONFIG
 
 
 class WitnessConflict(WitnessError):
     """The witness already holds a different checkpoint for that entry: never overwritten."""
+
+    code = "witness_conflict"
+    kind = ErrorKind.INTEGRITY
 
 
 def witness_dir(env: Mapping[str, str] | None = None) -> Path:

@@ -7,6 +7,8 @@ contain command or response data, PINs, keys or cryptograms.
 
 from __future__ import annotations
 
+from permit_errors import ErrorKind, PermitError
+
 from .wire import SW, Ins, KeyRef
 
 __all__ = [
@@ -47,16 +49,25 @@ __all__ = [
 ]
 
 
-class CardError(Exception):
+class CardError(PermitError):
     """Base of every error of the card application's host side."""
+
+    code = "card_error"
+    kind = ErrorKind.UNAVAILABLE
 
 
 class ResponseFormatError(CardError):
     """The card answered something the specification does not allow."""
 
+    code = "card_response_invalid"
+    kind = ErrorKind.INTEGRITY
+
 
 class TlvError(ResponseFormatError):
     """Malformed BER-TLV or COMPACT-TLV data."""
+
+    code = "card_tlv_invalid"
+    kind = ErrorKind.INTEGRITY
 
 
 class SecureChannelError(CardError):
@@ -67,12 +78,18 @@ class SecureChannelError(CardError):
     response check fails the channel is unusable.
     """
 
+    code = "secure_channel_failed"
+    kind = ErrorKind.INTEGRITY
+
 
 class KeyVersionMismatch(SecureChannelError):
     """INITIALIZE UPDATE named key version ``requested`` but the card answered with its
     key version ``reported``: the card does not hold the keys asked for (or is not a
     conforming card, which answers ``6A88`` for an unknown KVN).  Key versions are not
     secret, so the message gives both."""
+
+    code = "card_key_version_mismatch"
+    kind = ErrorKind.CONFLICT
 
     def __init__(self, requested: int, reported: int) -> None:
         self.requested = requested
@@ -86,6 +103,9 @@ class KeyVersionMismatch(SecureChannelError):
 class ApduError(CardError):
     """The card refused a command: ``sw`` is the status word."""
 
+    code = "card_refused"
+    kind = ErrorKind.CONFLICT
+
     def __init__(self, sw: int, command: str = "", message: str | None = None) -> None:
         self.sw = sw
         self.command = command
@@ -97,9 +117,15 @@ class ApduError(CardError):
 class EndOfFile(ApduError):
     """6282: fewer bytes than requested (a warning; reads treat it as success)."""
 
+    code = "card_end_of_file"
+    kind = ErrorKind.INTEGRITY
+
 
 class VerificationFailed(ApduError):
     """63Cx: a reference-data comparison failed; ``tries_left`` = x."""
+
+    code = "card_verification_failed"
+    kind = ErrorKind.UNAUTHORISED
 
     def __init__(self, sw: int, command: str = "") -> None:
         self.tries_left = sw & 0x0F
@@ -109,13 +135,22 @@ class VerificationFailed(ApduError):
 class WrongPin(VerificationFailed):
     """The PIN was wrong; ``tries_left`` before the PIN is blocked."""
 
+    code = "wrong_pin"
+    kind = ErrorKind.UNAUTHORISED
+
 
 class WrongPuk(VerificationFailed):
     """The PUK was wrong; ``tries_left`` before the PUK (and the card) is blocked."""
 
+    code = "wrong_puk"
+    kind = ErrorKind.UNAUTHORISED
+
 
 class AuthenticationFailed(ApduError):
     """6300: EXTERNAL AUTHENTICATE host cryptogram rejected."""
+
+    code = "card_authentication_failed"
+    kind = ErrorKind.UNAUTHORISED
 
 
 class IssuerAuthenticationFailed(AuthenticationFailed):
@@ -125,6 +160,9 @@ class IssuerAuthenticationFailed(AuthenticationFailed):
     its issuer channel for good (from ``63Cx``); ``None`` for an application 1.0 card,
     which answers ``6300`` and does not count.  The message never carries key material.
     """
+
+    code = "issuer_authentication_failed"
+    kind = ErrorKind.UNAUTHORISED
 
     def __init__(self, sw: int, command: str = "") -> None:
         self.tries_left: int | None = sw & 0x0F if sw & 0xFFF0 == SW.VERIFY_FAIL_00 else None
@@ -146,29 +184,50 @@ class IssuerAuthenticationFailed(AuthenticationFailed):
 class MemoryFailure(ApduError):
     """6581: the card's non-volatile memory failed."""
 
+    code = "card_memory_failure"
+    kind = ErrorKind.UNAVAILABLE
+
 
 class WrongLength(ApduError):
     """6700: wrong length (malformed APDU, Nc or Le out of range)."""
+
+    code = "card_wrong_length"
+    kind = ErrorKind.INTEGRITY
 
 
 class ChainingError(ApduError):
     """6883 / 6884: command chaining broken or not allowed for this command."""
 
+    code = "card_chaining_error"
+    kind = ErrorKind.INTEGRITY
+
 
 class SecurityStatusNotSatisfied(ApduError):
     """6982: access condition not met (PIN not verified, issuer channel needed, bad C-MAC)."""
+
+    code = "card_security_status_not_satisfied"
+    kind = ErrorKind.UNAUTHORISED
 
 
 class AuthenticationMethodBlocked(ApduError):
     """6983: the reference data (PIN or PUK) is blocked."""
 
+    code = "card_authentication_blocked"
+    kind = ErrorKind.UNAUTHORISED
+
 
 class PinBlocked(AuthenticationMethodBlocked):
     """The PIN is blocked; unblock it with the PUK."""
 
+    code = "pin_blocked"
+    kind = ErrorKind.UNAUTHORISED
+
 
 class PukBlocked(AuthenticationMethodBlocked):
     """The PUK is blocked permanently; the card must be replaced."""
+
+    code = "puk_blocked"
+    kind = ErrorKind.UNAUTHORISED
 
 
 class IssuerChannelBlocked(AuthenticationMethodBlocked):
@@ -177,53 +236,92 @@ class IssuerChannelBlocked(AuthenticationMethodBlocked):
     still be read and verified, but no longer personalised, endorsed or terminated: the
     issuing office replaces the card."""
 
+    code = "issuer_channel_blocked"
+    kind = ErrorKind.UNAUTHORISED
+
 
 class ReferenceDataNotUsable(ApduError):
     """6984: the PIN or PUK has not been set."""
+
+    code = "card_reference_data_not_usable"
+    kind = ErrorKind.CONFLICT
 
 
 class ConditionsNotSatisfied(ApduError):
     """6985: the life-cycle state (or the command sequence) forbids the command."""
 
+    code = "card_conditions_not_satisfied"
+    kind = ErrorKind.CONFLICT
+
 
 class NoCurrentEf(ApduError):
     """6986: no current EF."""
+
+    code = "card_no_current_ef"
+    kind = ErrorKind.INTEGRITY
 
 
 class SecureMessagingError(ApduError):
     """6987 / 6988: the card rejected the secure-messaging structure; it closed the channel."""
 
+    code = "card_secure_messaging_error"
+    kind = ErrorKind.INTEGRITY
+
 
 class IncorrectData(ApduError):
     """6A80: malformed command data (e.g. a PIN block)."""
+
+    code = "card_incorrect_data"
+    kind = ErrorKind.INVALID
 
 
 class FileNotFound(ApduError):
     """6A82: unknown AID, FID or SFI."""
 
+    code = "card_file_not_found"
+    kind = ErrorKind.NOT_FOUND
+
 
 class NotEnoughMemory(ApduError):
     """6A84: the write would exceed the file's maximum size."""
+
+    code = "card_memory_full"
+    kind = ErrorKind.CONFLICT
 
 
 class IncorrectP1P2(ApduError):
     """6A86: incorrect P1/P2."""
 
+    code = "card_incorrect_p1p2"
+    kind = ErrorKind.INTEGRITY
+
 
 class ReferenceDataNotFound(ApduError):
     """6A88: referenced key or data not found (unknown KVN, no card key)."""
+
+    code = "card_reference_data_not_found"
+    kind = ErrorKind.NOT_FOUND
 
 
 class WrongOffset(ApduError):
     """6B00: offset beyond the current size of the file."""
 
+    code = "card_wrong_offset"
+    kind = ErrorKind.INTEGRITY
+
 
 class InsNotSupported(ApduError):
     """6D00: instruction not supported."""
 
+    code = "card_ins_not_supported"
+    kind = ErrorKind.INTEGRITY
+
 
 class ClaNotSupported(ApduError):
     """6E00: class not supported."""
+
+    code = "card_cla_not_supported"
+    kind = ErrorKind.INTEGRITY
 
 
 _MEANINGS: dict[int, str] = {

@@ -28,6 +28,8 @@ from typing import Any
 
 import cbor2
 
+from permit_errors import ErrorKind, PermitError
+
 __all__ = [
     "CborError",
     "Tags",
@@ -57,8 +59,11 @@ TAG_SIGN1 = 18
 TAG_FULL_DATE = 1004
 
 
-class CborError(ValueError):
+class CborError(PermitError, ValueError):
     """Bytes that are not the CBOR we expect."""
+
+    code = "cbor_invalid"
+    kind = ErrorKind.INTEGRITY
 
 
 class _TagRefused(Exception):

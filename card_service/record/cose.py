@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from permit_errors import ErrorKind, PermitError
+
 from .cbor_types import NO_TAGS, TAG_SIGN1, CborError, bstr_header, dumps, loads
 from .errors import SigningError
 
@@ -52,7 +54,7 @@ _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 MAX_CHAIN = 4
 
 
-class CoseError(ValueError):
+class CoseError(PermitError, ValueError):
     """A COSE structure is not what RFC 9052 and this profile require.
 
     ``code`` names the broken rule: ``malformed`` (shape), ``alg`` (alg missing, not the
@@ -62,6 +64,9 @@ class CoseError(ValueError):
     ``x5chain`` (not one certificate or an array of 1-4) and ``tag`` (COSE_Sign1 tagged where
     the format has it untagged, or the other way round).
     """
+
+    code = "cose_invalid"
+    kind = ErrorKind.INTEGRITY
 
     def __init__(self, message: str, code: str = "malformed") -> None:
         super().__init__(message)

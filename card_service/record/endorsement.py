@@ -30,6 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from card_service.card.wire import FILE_MAX_SIZE, FileId
+from permit_errors import ErrorKind, PermitError
 
 from .cbor_types import (
     ENDORSEMENT_TAGS,
@@ -78,8 +79,11 @@ _KEYS = frozenset(
 _KEY_ORDER = key_order(_KEYS)
 
 
-class EndorsementFormatError(ValueError):
+class EndorsementFormatError(PermitError, ValueError):
     """An endorsement item is not well formed."""
+
+    code = "endorsement_format_invalid"
+    kind = ErrorKind.INTEGRITY
 
 
 class EndorsementBody(NamedTuple):

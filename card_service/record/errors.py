@@ -9,11 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from permit_errors import ErrorKind, PermitError
+
 __all__ = ["FieldProblem", "RecordError", "RecordValidationError", "SigningError"]
 
 
-class RecordError(Exception):
+class RecordError(PermitError):
     """Base of every expected failure when building, signing or presenting a record."""
+
+    code = "record_error"
+    kind = ErrorKind.INVALID
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from card_service.card.wire import FILE_MAX_SIZE, FileId
+from permit_errors import ErrorKind, PermitError
 
 from .cbor_types import (
     ITEM_TAGS,
@@ -73,8 +74,11 @@ SALT_BYTES = 32
 _sha256 = hashlib.sha256
 
 
-class RecordFormatError(ValueError):
+class RecordFormatError(PermitError, ValueError):
     """The bytes are not an IssuerSigned record; ``code`` names the broken rule."""
+
+    code = "record_format_invalid"
+    kind = ErrorKind.INTEGRITY
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

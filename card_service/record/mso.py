@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from permit_errors import ErrorKind, PermitError
+
 from .cbor_types import (
     MSO_TAGS,
     CborError,
@@ -65,8 +67,11 @@ _MSO_KEYS = key_order(
 _VALIDITY_KEYS = key_order(("signed", "validFrom", "validUntil"))
 
 
-class MsoError(ValueError):
+class MsoError(PermitError, ValueError):
     """The MSO is not well formed; ``code`` says which rule."""
+
+    code = "mso_invalid"
+    kind = ErrorKind.INTEGRITY
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

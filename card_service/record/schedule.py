@@ -39,6 +39,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from permit_errors import ErrorKind, PermitError
+
 __all__ = [
     "CST",
     "EndorsementNotDue",
@@ -58,8 +60,11 @@ __all__ = [
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
 
 
-class EndorsementNotDue(ValueError):
+class EndorsementNotDue(PermitError, ValueError):
     """An endorsement was requested before its window opened (or after expiry)."""
+
+    code = "endorsement_not_due"
+    kind = ErrorKind.REFUSED
 
 
 def local_date(now: dt.datetime) -> dt.date:

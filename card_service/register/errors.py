@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from permit_errors import ErrorKind, PermitError
+
 __all__ = [
     "ActivePermitExists",
     "ApplicationMismatch",
@@ -14,18 +16,21 @@ __all__ = [
 ]
 
 
-class RegisterError(Exception):
+class RegisterError(PermitError):
     code = "register_error"
+    kind = ErrorKind.CONFLICT
 
 
 class NotFound(RegisterError):
     code = "not_found"
+    kind = ErrorKind.NOT_FOUND
 
 
 class InvalidState(RegisterError):
     """The operation is not allowed in the permit's (or card's) current state."""
 
     code = "invalid_state"
+    kind = ErrorKind.CONFLICT
 
 
 class Superseded(InvalidState):
@@ -34,22 +39,26 @@ class Superseded(InvalidState):
     (taken from an earlier read) no longer holds; nothing was changed."""
 
     code = "superseded"
+    kind = ErrorKind.CONFLICT
 
 
 class ActivePermitExists(RegisterError):
     """The person already holds a RESERVED or ISSUED permit."""
 
     code = "active_permit_exists"
+    kind = ErrorKind.CONFLICT
 
 
 class CardBusy(RegisterError):
     """The card is bound to another pending or issued permit (or terminated)."""
 
     code = "card_busy"
+    kind = ErrorKind.CONFLICT
 
 
 class NotEligible(RegisterError):
     code = "not_eligible"
+    kind = ErrorKind.REFUSED
 
     def __init__(self, reasons: tuple[str, ...]) -> None:
         super().__init__("not eligible: " + ", ".join(reasons))
@@ -62,6 +71,7 @@ class ApplicationMismatch(RegisterError):
     ``fields`` names what differs (names only, never values)."""
 
     code = "application_mismatch"
+    kind = ErrorKind.INVALID
 
     def __init__(self, fields: tuple[str, ...]) -> None:
         super().__init__("the application data differs from the register's: " + ", ".join(fields))

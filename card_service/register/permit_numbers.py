@@ -30,6 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from card_service.record.citizen_id import check_character
+from permit_errors import ErrorKind, PermitError
 
 from .models import PermitCounter
 
@@ -47,8 +48,11 @@ _AUTHORITY = re.compile(r"\d{6}")
 _NUMBER = re.compile(r"(\d{6})(\d{4})(\d{7})([\dX])")
 
 
-class PermitNumberError(ValueError):
+class PermitNumberError(PermitError, ValueError):
     """A malformed permit number or authority code, or an exhausted sequence."""
+
+    code = "permit_number_invalid"
+    kind = ErrorKind.INVALID
 
 
 def check_authority_code(code: str) -> str:

@@ -28,6 +28,7 @@ from card_service.record.data import EARLIEST_BIRTH, LATEST_DATE, TEXT_LIMITS, t
 from card_service.record.portrait import check_jpeg
 from card_service.record.schedule import add_years
 from card_service.register.views import ApplicantData, ApplicationData
+from permit_errors import ErrorKind, PermitError
 
 __all__ = [
     "APPLICATION_MAX_BYTES",
@@ -49,8 +50,11 @@ EVIDENCE_REF_MAX_BYTES = 100
 VALIDITY_YEARS = 5
 
 
-class ApplicationError(ValueError):
+class ApplicationError(PermitError, ValueError):
     """The application file is unusable; the message names the field."""
+
+    code = "application_invalid"
+    kind = ErrorKind.INVALID
 
 
 @dataclass(frozen=True)

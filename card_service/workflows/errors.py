@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from permit_errors import ErrorKind, PermitError
+
 __all__ = ["IssuanceError"]
 
 
-class IssuanceError(Exception):
+class IssuanceError(PermitError):
     """The workflow did not complete; ``code`` is a short reason, ``permit_number`` if any.
 
     Messages never carry personal data, keys, PINs or card secrets."""
+
+    code = "issuance_failed"
+    kind = ErrorKind.REFUSED
 
     def __init__(self, code: str, message: str, permit_number: str | None = None) -> None:
         self.code = code
