@@ -53,6 +53,8 @@ __all__ = [
     "OID_DOCUMENT_SIGNING",
     "PERMIT_OID_ARC",
     "ROLE_EKU",
+    "ROLE_KEY_PREFIX",
+    "ROLE_WORDING",
     "ROOT_PATH_LENGTH",
     "PkiPolicy",
     "RevokedEntry",
@@ -89,6 +91,9 @@ class SignerRole(StrEnum):
 
 #: The extended key usage that marks each role's certificates.
 ROLE_EKU = {SignerRole.DOCUMENT: OID_DOCUMENT_SIGNING, SignerRole.AUDIT: OID_AUDIT_SIGNING}
+#: Key-id prefix (``ds-0001``, ``audit-0001``) and log / message wording of each role.
+ROLE_KEY_PREFIX = {SignerRole.DOCUMENT: "ds", SignerRole.AUDIT: "audit"}
+ROLE_WORDING = {SignerRole.DOCUMENT: "document signer", SignerRole.AUDIT: "audit signer"}
 #: Audit signers are ECDSA P-256 whatever the policy's algorithm (checkpoints are small and
 #: checked with standard tools; the root's algorithm only signs the certificate).
 AUDIT_SIGNER_ALGORITHM = Algorithm.ECDSA_P256
