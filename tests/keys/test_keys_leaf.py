@@ -55,3 +55,24 @@ def test_the_check_sees_every_import_form(tmp_path: Path) -> None:
     )
     hits = sorted(m for _, m in _imports(sample) if _forbidden(m))
     assert hits == ["api.cli", "card_service", "card_service.card", "simulators"]
+
+
+def test_the_simulated_card_does_not_load_the_key_library() -> None:
+    """The simulator is the independent card side (its own SCP03, from the spec and
+    ``card_service/card/wire.py``): importing it must not pull in ``keys``, even through the
+    card protocol modules it shares."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, simulators.card, simulators.fleet, simulators.scp03\n"
+        "print(','.join(sorted(m for m in sys.modules if m == 'keys' or m.startswith('keys.'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=KEYS.parent,
+    ).stdout.strip()
+    assert out == ""
