@@ -12,7 +12,7 @@ import datetime as dt
 
 from permit_errors import ErrorKind, PermitError
 
-__all__ = ["NaiveDateTime", "require_utc"]
+__all__ = ["NaiveDateTime", "require_utc", "utc_seconds"]
 
 
 class NaiveDateTime(PermitError, ValueError):
@@ -30,3 +30,9 @@ def require_utc(value: dt.datetime, name: str = "now") -> dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise NaiveDateTime(f"{name} must be timezone-aware (UTC)")
     return value.astimezone(dt.UTC)
+
+
+def utc_seconds(value: dt.datetime, name: str = "now") -> dt.datetime:
+    """:func:`require_utc` truncated to whole seconds: the key life cycle's instants, which
+    go into certificates and CRLs (X.509 times have no fractions) and the registry alike."""
+    return require_utc(value, name).replace(microsecond=0)

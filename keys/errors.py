@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "CorruptKeyFile",
     "HsmError",
+    "InvalidPolicy",
     "KeyStoreError",
     "KeysExist",
     "KeysNotInitialised",
@@ -53,6 +54,14 @@ class ConfigError(KeyStoreError):
 
     code = "key_config_invalid"
     kind = ErrorKind.CONFIG
+
+
+class InvalidPolicy(KeyStoreError, ValueError):
+    """A PKI policy value is unacceptable (``permit keys init`` options, the registry's
+    policy); a ``ValueError`` too, as it was before it became a :class:`KeyStoreError`."""
+
+    code = "key_policy_invalid"
+    kind = ErrorKind.INVALID
 
 
 class WrongPassphrase(KeyStoreError):

@@ -36,16 +36,11 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from .crls import crl_duty_until, issue_crl, issue_retired_crls, next_crl_number
 from .errors import CorruptKeyFile, KeysExist, KeyStoreError, UnknownKey
-from .profiles import (
-    RevokedEntry,
-    SignerRole,
-    build_crl,
-    build_root_certificate,
-    hash_for,
-    root_ca_constraints,
-)
-from .registry import CrlRecord, Registry, RootRecord, save_registry
+from .lifecycle import new_signer
+from .profiles import SignerRole, build_root_certificate, hash_for, root_ca_constraints
+from .registry import RootRecord, save_registry
 from .signer import store_private_key
 from .store import KeyHandle, KeyStore
 from .trust import TrustList
@@ -97,63 +92,6 @@ def build_link_certificate(
     return builder.sign(store_private_key(store, old_handle), hash_for(old_handle.algorithm))
 
 
-def next_crl_number(registry: Registry) -> int:
-    """One counter for every root's CRLs: numbers (and file names) never repeat."""
-    numbers = [c.number for c in [registry.crl, *(r.crl for r in registry.roots)] if c]
-    return max(numbers, default=0) + 1
-
-
-def crl_duty_until(registry: Registry, root: RootRecord) -> dt.datetime:
-    """Until when ``root`` must keep signing CRLs: the end of the last certificate it issued
-    (its document and audit signers, and the link to its successor)."""
-    ends = [
-        s.not_after for s in [*registry.signers, *registry.audit_signers] if s.root_id == root.id
-    ]
-    index = registry.roots.index(root)
-    if index + 1 < len(registry.roots):
-        successor = registry.roots[index + 1]
-        if successor.link_file is not None:
-            ends.append(min(root.not_after, successor.not_after))
-    return max(ends, default=root.not_before)
-
-
-def _issue_root_crl(manager: KeyManager, root: RootRecord, now: dt.datetime) -> CrlRecord:
-    from .pki import REVOCATION_REASONS
-
-    registry = manager.registry
-    number = next_crl_number(registry)
-    revoked = [
-        RevokedEntry(
-            s.serial,
-            s.revoked_at or now,
-            REVOCATION_REASONS.get(s.revocation_reason or "", x509.ReasonFlags.unspecified),
-        )
-        for s in [*registry.signers, *registry.audit_signers]
-        if s.state == "revoked" and s.root_id == root.id
-    ]
-    handle = KeyHandle(manager.store.kind, root.id, root.algorithm)
-    cert = manager.certificate(root.cert_file)
-    crl = build_crl(manager.store, handle, cert, revoked, number, now, registry.policy)
-    file = f"crl/crl-{number:06d}.pem"
-    manager._write_pem(file, crl.public_bytes(serialization.Encoding.PEM))
-    assert crl.next_update_utc is not None
-    root.crl = CrlRecord(number, file, now, crl.next_update_utc)
-    log.info("issued CRL %d of retired root %s (%d revoked)", number, root.id, len(revoked))
-    return root.crl
-
-
-def issue_retired_crls(manager: KeyManager, now: dt.datetime) -> None:
-    """Reissue the CRL of every retired root still on CRL duty at ``now`` (inside a
-    transaction; registry not saved).  Called whenever the active root's CRL is issued, so
-    all CRLs are refreshed and carry a revocation together."""
-    registry = manager.registry
-    for root in registry.roots:
-        if root.state == "retired" and now < crl_duty_until(registry, root):
-            if not root.not_before <= now < root.not_after:  # cannot happen: duty <= expiry
-                continue
-            _issue_root_crl(manager, root, now)
-
-
 def rollover_root(manager: KeyManager, now: dt.datetime) -> RootRecord:
     """Create the next root, its link certificate from the current root and new signers
     under it (the caller holds the keys directory's lock; ``now`` is UTC)."""
@@ -195,9 +133,9 @@ def rollover_root(manager: KeyManager, now: dt.datetime) -> RootRecord:
                 link_file=link_file,
             )
         )
-        manager._new_signer(now, created)
-        manager._new_signer(now, created, SignerRole.AUDIT)
-        manager._issue_crl(now)  # the new root's first CRL and the old root's next one
+        new_signer(manager, now, created)
+        new_signer(manager, now, created, SignerRole.AUDIT)
+        issue_crl(manager, now)  # the new root's first CRL and the old root's next one
         save_registry(manager.directory, registry)
     log.warning(
         "rolled the root over from %s to %s; %s keeps signing its CRL until %s",

@@ -3,20 +3,28 @@
 ``x509.CertificateBuilder.sign`` and ``CertificateRevocationListBuilder.sign`` accept any
 ``ec.EllipticCurvePrivateKey``; this subclass delegates the signature to the store, so root
 and signer certificates and CRLs are built the same way for files and HSMs, and the private
-key never becomes a Python object for the PKCS#11 store.
+key never becomes a Python object for the PKCS#11 store.  The record signer gets one inside a
+:class:`DocumentSigner` (``KeyManager.document_signer``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from .errors import UnsupportedAlgorithm
 from .store import Algorithm, KeyHandle, KeyStore
 
-__all__ = ["StoreEcPrivateKey", "StoreEd25519PrivateKey", "store_private_key"]
+__all__ = [
+    "DocumentSigner",
+    "StoreEcPrivateKey",
+    "StoreEd25519PrivateKey",
+    "store_private_key",
+]
 
 
 class StoreEcPrivateKey(ec.EllipticCurvePrivateKey):
@@ -118,3 +126,25 @@ def store_private_key(
     if handle.algorithm is Algorithm.ED25519:
         return StoreEd25519PrivateKey(store, handle)
     return StoreEcPrivateKey(store, handle)
+
+
+@dataclass(frozen=True)
+class DocumentSigner:
+    """The current document signer as the record signer needs it (ES256, P-256).
+
+    ``key`` signs in the store (the private key never leaves it); ``chain`` is the
+    certificate chain, leaf first (the leaf alone today: roots and link certificates reach
+    verifiers in the trust list).  The repr names the signer, never key material.
+    """
+
+    signer_id: str
+    key: StoreEcPrivateKey
+    chain: tuple[x509.Certificate, ...]
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        """The signer's own certificate (the leaf of ``chain``)."""
+        return self.chain[0]
+
+    def __repr__(self) -> str:
+        return f"DocumentSigner({self.signer_id!r})"

@@ -27,8 +27,10 @@ they sign) and at the signing time ``at`` for audit signers (chain model: a chec
 verifiable after its signer's short certificate has expired; revocation is still checked
 against the CRL current at ``now``).
 
-Ed25519 chains take a documented manual path (:func:`_validate_ed25519_chain`): the web-PKI
-profile of cryptography's verifier does not allow Ed25519 keys or signatures.
+Ed25519 chains take a documented manual path (:func:`keys.signer_profile.validate_ed25519_chain`):
+the web-PKI profile of cryptography's verifier does not allow Ed25519 keys or signatures.  The
+CRL rule (which CRL belongs to an issuer, when it is current) is :func:`crl_of` /
+:func:`current_crl` (:mod:`keys.links`, re-exported here), the one rule every verifier uses.
 
 Every failure raises :class:`keys.errors.SignerValidationError`, and nothing else.
 """
@@ -37,31 +39,31 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from cryptography.x509.oid import ObjectIdentifier, SignatureAlgorithmOID
+from cryptography.x509.oid import SignatureAlgorithmOID
 from cryptography.x509.verification import (
-    Criticality,
     ExtensionPolicy,
-    Policy,
     PolicyBuilder,
     Store,
     VerificationError,
 )
 
+from .clock import NaiveDateTime, require_utc
 from .errors import SignerFailure, SignerValidationError
 from .links import accept_link, crl_of, current_crl, issued_by, link_root
 from .profiles import ROLE_EKU, SignerRole
+from .signer_profile import end_entity_policy, validate_ed25519_chain
 
 __all__ = [
     "TrustList",
     "certificate_role",
+    "crl_of",
+    "current_crl",
     "issuing_certificate",
     "load_trust_dir",
     "signer_crl",
@@ -153,52 +155,13 @@ def certificate_role(cert: x509.Certificate) -> SignerRole | None:
     return roles[0] if len(roles) == 1 else None
 
 
-_NO_POLICY: Any = None  # the manual path calls the validators without a Policy
-
-
-_ROLE_NAME = {SignerRole.DOCUMENT: "a document signer", SignerRole.AUDIT: "an audit signer"}
-_EkuCheck = Callable[[Policy, x509.Certificate, x509.ExtendedKeyUsage], None]
-
-
-def _eku_check(role: SignerRole) -> _EkuCheck:
-    """The EKU rule of ``role``: its own EKU present, no other role's EKU (one duty per key)."""
-    required = ROLE_EKU[role]
-    others: list[ObjectIdentifier] = [oid for r, oid in ROLE_EKU.items() if r is not role]
-
-    def check(_policy: Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage) -> None:
-        if required not in eku:
-            raise ValueError(f"not {_ROLE_NAME[role]} (extendedKeyUsage)")
-        if any(oid in eku for oid in others):
-            raise ValueError(f"{_ROLE_NAME[role]} must not carry another role's extendedKeyUsage")
-
-    return check
-
-
-def _check_key_usage(_policy: Policy, _cert: x509.Certificate, ku: x509.KeyUsage) -> None:
-    if not ku.digital_signature or ku.key_cert_sign:
-        raise ValueError("keyUsage is not digitalSignature only")
-
-
-def _check_not_ca(
-    _policy: Policy, _cert: x509.Certificate, bc: x509.BasicConstraints | None
-) -> None:
-    if bc is not None and bc.ca:
-        raise ValueError("a CA certificate cannot sign documents")
-
-
-def _ee_policy(role: SignerRole) -> ExtensionPolicy:
-    return (
-        ExtensionPolicy.permit_all()
-        .require_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _eku_check(role))
-        .require_present(x509.KeyUsage, Criticality.CRITICAL, _check_key_usage)
-        .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, _check_not_ca)
-    )
-
-
 def _utc(value: dt.datetime, name: str) -> dt.datetime:
-    if value.tzinfo is None:
-        raise SignerValidationError(f"{name} must be timezone-aware", SignerFailure.BAD_ARGUMENT)
-    return value.astimezone(dt.UTC)
+    """:func:`keys.clock.require_utc`, failing as a :class:`SignerValidationError` (the only
+    exception a verifier raises) with reason ``BAD_ARGUMENT``."""
+    try:
+        return require_utc(value, name)
+    except NaiveDateTime as exc:
+        raise SignerValidationError(str(exc), SignerFailure.BAD_ARGUMENT) from None
 
 
 def validate_signer(
@@ -260,7 +223,7 @@ def _validate_under(
         isinstance(leaf.public_key(), ed25519.Ed25519PublicKey)
         or leaf.signature_algorithm_oid == SignatureAlgorithmOID.ED25519
     ):
-        return _validate_ed25519_chain(anchors, leaf, path_time, role)
+        return validate_ed25519_chain(anchors, leaf, path_time, role)
     return _validate_with_cryptography(anchors, cert_chain, path_time, role)
 
 
@@ -351,7 +314,7 @@ def _validate_with_cryptography(
             .time(path_time)
             .max_chain_depth(1)
             .extension_policies(
-                ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=_ee_policy(role)
+                ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=end_entity_policy(role)
             )
             .build_client_verifier()
         )
@@ -361,63 +324,6 @@ def _validate_with_cryptography(
             f"signer chain does not validate: {exc}", SignerFailure.CHAIN_INVALID
         ) from None
     return verified.chain[-1]
-
-
-def _validate_ed25519_chain(
-    anchors: Sequence[x509.Certificate],
-    leaf: x509.Certificate,
-    path_time: dt.datetime,
-    role: SignerRole,
-) -> x509.Certificate:
-    """The manual path for Ed25519 keys or signatures, which cryptography's web-PKI verifier
-    forbids (an Ed25519 root certifies a P-256 audit signer with an Ed25519 signature).
-
-    Checks what the verifier would for our one-level chain: a trusted root with the leaf's
-    issuer name and a valid signature over the leaf, CA constraints of the root, validity of
-    both at ``path_time``, and the same end-entity extension rules.
-    """
-    for root in anchors:
-        if root.subject != leaf.issuer:
-            continue
-        try:
-            leaf.verify_directly_issued_by(root)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        break
-    else:
-        raise SignerValidationError(
-            "signer chain does not validate: no trusted issuer", SignerFailure.CHAIN_INVALID
-        )
-    when = "at the signing time" if role is SignerRole.AUDIT else "now"
-    for cert, what in ((root, "root"), (leaf, "signer")):
-        if not cert.not_valid_before_utc <= path_time <= cert.not_valid_after_utc:
-            raise SignerValidationError(
-                f"signer chain does not validate: {what} not valid {when}",
-                SignerFailure.CHAIN_INVALID,
-            )
-    try:
-        bc = root.extensions.get_extension_for_class(x509.BasicConstraints).value
-        ku = root.extensions.get_extension_for_class(x509.KeyUsage).value
-        if not bc.ca or not ku.key_cert_sign:
-            raise ValueError("root is not a CA")
-        _eku_check(role)(
-            _NO_POLICY, leaf, leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-        )
-        _check_key_usage(
-            _NO_POLICY, leaf, leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-        )
-        try:
-            leaf_bc: x509.BasicConstraints | None = leaf.extensions.get_extension_for_class(
-                x509.BasicConstraints
-            ).value
-        except x509.ExtensionNotFound:
-            leaf_bc = None
-        _check_not_ca(_NO_POLICY, leaf, leaf_bc)
-    except (ValueError, x509.ExtensionNotFound) as exc:
-        raise SignerValidationError(
-            f"signer chain does not validate: {exc}", SignerFailure.CHAIN_INVALID
-        ) from None
-    return root
 
 
 def _check_window_and_crl(

@@ -2,6 +2,10 @@
 
 Key material (static keys, session keys, MCV, cryptograms) never appears in a
 repr, a log line or an exception message.
+
+The derivation constants, the SCP03 KDF, :class:`StaticKeys` and :func:`diversify_card_keys`
+belong to the key library (:mod:`keys.diversify`, their one host-side copy); they are
+re-exported here, where the secure channel uses them.
 """
 
 from __future__ import annotations
@@ -14,7 +18,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.cmac import CMAC
+
+from keys.diversify import (
+    KEY_LENGTH,
+    KdfConstant,
+    StaticKeys,
+    aes_cmac,
+    diversify_card_keys,
+    kdf,
+)
 
 from .apdu import MAX_SHORT_NC, MAX_SHORT_NE, CommandApdu, ResponseApdu
 from .errors import (
@@ -27,15 +39,12 @@ from .errors import (
 from .protocol import CardProtocol, raise_for_status
 from .wire import (
     DIVERSIFICATION_METHOD,
-    KEY_LENGTH,
     REQUIRED_SECURITY_LEVEL,
     SCP_I_PARAMETER,
     SCP_ID,
-    SERIAL_LENGTH,
     SW,
     Cla,
     Ins,
-    KdfConstant,
 )
 
 __all__ = [
@@ -65,32 +74,6 @@ MAC_LENGTH = 8
 CHALLENGE_LENGTH = 8
 #: Largest plain chunk whose wrapped form (padded + 8-byte MAC) still fits in a short Lc.
 SM_CHAIN_CHUNK = ((MAX_SHORT_NC - MAC_LENGTH) // BLOCK) * BLOCK - 1
-
-
-def aes_cmac(key: bytes, message: bytes) -> bytes:
-    """AES-CMAC (NIST SP 800-38B, RFC 4493), full 16 bytes."""
-    mac = CMAC(algorithms.AES(key))
-    mac.update(message)
-    return mac.finalize()
-
-
-def kdf(key: bytes, constant: int, bits: int, context: bytes) -> bytes:
-    """SP 800-108 counter-mode KDF with AES-CMAC in the GlobalPlatform SCP03 layout.
-
-    ``D_i = 00*11 || constant || 00 || L (16 bits) || i (8 bits) || context``:
-    unlike the plain SP 800-108 layout the counter sits after the label.
-    """
-    if bits <= 0 or bits % 8 or bits > 255 * 128:
-        raise ValueError("KDF output length must be a positive multiple of 8 bits")
-    out = bytearray()
-    counter = 1
-    while len(out) * 8 < bits:
-        block = (
-            bytes(11) + bytes((constant, 0)) + bits.to_bytes(2, "big") + bytes((counter,)) + context
-        )
-        out += aes_cmac(key, block)
-        counter += 1
-    return bytes(out[: bits // 8])
 
 
 def _aes_ecb_block(key: bytes, block: bytes) -> bytes:
@@ -123,20 +106,6 @@ def iso_unpad(data: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class StaticKeys:
-    """A card's static SCP03 key set (AES-128); the repr hides the key bytes."""
-
-    enc: bytes = field(repr=False)
-    mac: bytes = field(repr=False)
-    dek: bytes = field(repr=False)
-
-    def __post_init__(self) -> None:
-        for name in ("enc", "mac", "dek"):
-            if len(getattr(self, name)) != KEY_LENGTH:
-                raise ValueError(f"static key {name} must be {KEY_LENGTH} bytes")
-
-
-@dataclass(frozen=True)
 class SessionKeys:
     """S-ENC, S-MAC, S-RMAC of one channel session; the repr hides the key bytes."""
 
@@ -148,23 +117,6 @@ class SessionKeys:
 #: A key source for :func:`open_secure_channel`: fixed keys, or keys looked up
 #: from the card's serial and key version (diversification on the fly).
 KeyProvider = StaticKeys | Callable[[bytes, int], StaticKeys]
-
-
-def diversify_card_keys(master_key: bytes, serial: bytes, kvn: int) -> StaticKeys:
-    """K-ENC, K-MAC, K-DEK of the card ``serial`` from issuer master key ``kvn`` (6.1)."""
-    if len(master_key) != KEY_LENGTH:
-        raise ValueError(f"issuer master key must be {KEY_LENGTH} bytes (AES-128)")
-    if len(serial) != SERIAL_LENGTH:
-        raise ValueError(f"card serial must be {SERIAL_LENGTH} bytes")
-    if not 1 <= kvn <= 0x7F:
-        raise ValueError("key version must be 1-127")
-    context = serial + bytes((kvn,))
-    bits = KEY_LENGTH * 8
-    return StaticKeys(
-        enc=kdf(master_key, KdfConstant.CARD_K_ENC, bits, context),
-        mac=kdf(master_key, KdfConstant.CARD_K_MAC, bits, context),
-        dek=kdf(master_key, KdfConstant.CARD_K_DEK, bits, context),
-    )
 
 
 def derive_session_keys(

@@ -36,16 +36,9 @@ class IssuerContext:
     def from_key_manager(
         cls, manager: KeyManager, now: dt.datetime, actor: str = "issuer"
     ) -> IssuerContext:
-        """Keys from the configured store, as ``permit record sample`` gets them."""
-        from keys.signer import StoreEcPrivateKey
-        from keys.store import Algorithm, KeyHandle
-
-        manager.root(now)
-        signer = manager.current_signer(now)
-        if signer.algorithm is not Algorithm.ECDSA_P256:
-            raise ValueError(f"records are signed with ES256; signer {signer.id} is not P-256")
-        handle = KeyHandle(manager.store.kind, signer.id, signer.algorithm)
-        key = StoreEcPrivateKey(manager.store, handle)
-        chain = [manager.certificate(signer.cert_file)]
+        """Keys from the configured store: the current document signer with its chain
+        (``KeyManager.document_signer``: :class:`keys.errors.UnsupportedAlgorithm` unless it
+        is P-256), every root, link and root CRL (``trust_list``), per-card SCP03 keys."""
+        signer = manager.document_signer(now)
         trust = manager.trust_list()  # every root, link and root CRL (rollover)
-        return cls(manager.scp03_key_provider(), key, chain, trust, actor)
+        return cls(manager.scp03_key_provider(), signer.key, signer.chain, trust, actor)

@@ -151,7 +151,7 @@ def test_init_rolls_back_on_failure(manager: KeyManager, monkeypatch: pytest.Mon
     def boom(*args: object, **kwargs: object) -> None:
         raise KeyStoreError("simulated failure while signing the CRL")
 
-    monkeypatch.setattr("keys.pki.build_crl", boom)
+    monkeypatch.setattr("keys.crls.build_crl", boom)
     home = manager.directory.parent
     with pytest.raises(KeyStoreError, match="simulated"):
         manager.init(NOW)
