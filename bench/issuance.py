@@ -68,6 +68,7 @@ def pcsc_time(world: Sandbox, count: int, directory: Path) -> float | None:
     """Wall ms per issuance through pyscard -> private pcscd -> vpcd -> simulator."""
     import os
 
+    from card_service.card.access import CardAccess
     from card_service.workflows import IssuanceWorkflow
     from simulators.pcscd_private import PrivatePcscd, missing_requirements
 
@@ -81,7 +82,7 @@ def pcsc_time(world: Sandbox, count: int, directory: Path) -> float | None:
 
         driver = PcscReaderDriver()
         reader = pcscd.reader_names()[0]
-        workflow = IssuanceWorkflow(world.register, world.issuer, driver)
+        workflow = IssuanceWorkflow(world.register, world.issuer, CardAccess(driver))
 
         def present(want: bool) -> None:
             deadline = time.monotonic() + 10

@@ -14,7 +14,9 @@ the genuine card, in two independent ways:
   and EXTERNAL AUTHENTICATE: the host checks the card cryptogram, the card the host's).
 
 A copy with the victim's serial and record but other keys fails both, and the workflow
-refuses with ``IssuanceError("card_unauthenticated")`` having changed nothing.  The issuer
+refuses with ``IssuanceError("card_unauthenticated")`` having changed nothing.  A card whose
+EF.CardInfo says its issuer channel is blocked (spec 6.8) is refused first, with
+``IssuanceError("issuer_channel_blocked")`` and the remedy "replace the card".  The issuer
 channel stays open for the card writes that follow (nothing may SELECT in between).
 """
 
@@ -62,6 +64,16 @@ def authenticate_card(
     open.  ``status`` is the card's :func:`~.card_state.classify_card` answer."""
     if status.condition is CardCondition.TERMINATED:
         raise IssuanceError("card_terminated", "the card has been terminated", number)
+    if status.issuer_channel_blocked:
+        # no issuer channel can open, so nothing could follow: refuse before the register
+        # hears anything (docs/card-application.md 6.8: the office replaces the card)
+        log.warning("card %s: issuer channel blocked", status.serial_text)
+        raise IssuanceError(
+            "issuer_channel_blocked",
+            "the card's issuer channel is blocked (too many failed issuer authentications)",
+            number,
+            remedy="replace the card",
+        )
     try:
         read = AuthenticatedCard(status)
         if status.condition is CardCondition.ISSUED:

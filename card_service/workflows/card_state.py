@@ -30,6 +30,9 @@ class CardStatus:
     card_key_present: bool
     pin_set: bool
     puk_set: bool
+    #: EF.CardInfo's issuer authentication counter is 0 (spec 6.8): the card can be read
+    #: and verified but never personalised, endorsed or terminated again.
+    issuer_channel_blocked: bool = False
 
     @property
     def serial_text(self) -> str:
@@ -60,4 +63,5 @@ def classify_card(session: PermitCardSession) -> CardStatus:
         card_key_present=info.card_key_present,
         pin_set=info.pin_set,
         puk_set=info.puk_set,
+        issuer_channel_blocked=info.issuer_channel_blocked,
     )

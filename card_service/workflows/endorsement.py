@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from card_service.card.session import PermitCardSession
+from card_service.card.access import CardAccess
 from card_service.card.wire import FileId
 from card_service.record import Verifier, endorse
 from card_service.record.endorsement import split_endorsements
@@ -26,7 +26,6 @@ from card_service.record.schedule import EndorsementNotDue
 from card_service.register.models import PermitState
 from card_service.register.service import Register
 from keys.errors import SignerValidationError
-from reader_drivers.base import ReaderDriver
 
 from .authenticate import authenticate_card
 from .card_state import CardCondition, classify_card
@@ -58,12 +57,11 @@ def _signer_may_sign_at(issuer: IssuerContext, at: dt.datetime, now: dt.datetime
 
 
 def endorse_card(
-    register: Register, issuer: IssuerContext, driver: ReaderDriver, reader: str, now: dt.datetime
+    register: Register, issuer: IssuerContext, cards: CardAccess, reader: str, now: dt.datetime
 ) -> EndorsementResult:
+    """Endorse the permit on the card in ``reader`` (see the module docstring for the order)."""
     now = utc(now)
-    connection = driver.connect(reader, exclusive=True)
-    try:
-        session = PermitCardSession(connection)
+    with cards.session(reader, exclusive=True) as session:
         status = classify_card(session)
         if status.condition is not CardCondition.ISSUED:
             raise IssuanceError("card_not_issued", "only a locked (issued) card can be endorsed")
@@ -124,5 +122,3 @@ def endorse_card(
         session.append_file(FileId.ENDORSEMENTS, item)  # the authenticated channel
         log.info("permit %s endorsed (sequence %d)", number, on_card + 1)
         return EndorsementResult(number, on_card + 1, late)
-    finally:
-        connection.disconnect()

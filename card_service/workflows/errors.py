@@ -15,7 +15,16 @@ class IssuanceError(PermitError):
     code = "issuance_failed"
     kind = ErrorKind.REFUSED
 
-    def __init__(self, code: str, message: str, permit_number: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        permit_number: str | None = None,
+        *,
+        remedy: str | None = None,
+    ) -> None:
         self.code = code
         self.permit_number = permit_number
+        if remedy is not None:
+            self.remedy = remedy
         super().__init__(message)

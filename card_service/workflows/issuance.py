@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from card_service.card.access import CardAccess
 from card_service.card.session import PermitCardSession
 from card_service.card.wire import FileId, LifeCycle
 from card_service.record import Verdict, Verifier, sign_record
@@ -40,8 +41,6 @@ from card_service.register.errors import (
 from card_service.register.models import PermitState
 from card_service.register.service import Register
 from card_service.register.views import PermitView, Reservation
-from reader_drivers.base import ReaderDriver
-from reader_drivers.errors import ReaderError
 
 from .application import PermitApplication
 from .authenticate import AuthenticatedCard, authenticate_card
@@ -74,7 +73,7 @@ def _noop_hook(_: Step) -> None:
 
 
 class IssuanceWorkflow:
-    """One officer station: a register, the issuer's keys and a reader driver.
+    """One officer station: a register, the issuer's keys and its card access.
 
     ``hook`` is called before every step (tests raise :class:`SimulatedCrash` there);
     ``on_progress`` receives :class:`ProgressEvent` s.
@@ -84,7 +83,7 @@ class IssuanceWorkflow:
         self,
         register: Register,
         issuer: IssuerContext,
-        driver: ReaderDriver,
+        cards: CardAccess,
         *,
         hook: StepHook | None = None,
         on_progress: ProgressSink | None = None,
@@ -92,7 +91,7 @@ class IssuanceWorkflow:
     ) -> None:
         self.register = register
         self.issuer = issuer
-        self.driver = driver
+        self.cards = cards
         self.hook = hook or _noop_hook
         self.on_progress = on_progress
         self.verifier = verifier or Verifier(issuer.trust)
@@ -130,9 +129,7 @@ class IssuanceWorkflow:
         now = utc(now)
         target = reservation.application_id if reservation is not None else application_id
         check_application(self.register, target, application)
-        connection = self.driver.connect(reader, exclusive=True)
-        try:
-            session = PermitCardSession(connection)
+        with self.cards.session(reader, exclusive=True) as session:
             try:
                 status = classify_card(session)
             except CARD_FAILURES as exc:
@@ -147,11 +144,6 @@ class IssuanceWorkflow:
                 if finished is not None:
                     return finished
             return self._personalise(session, status, application, application_id, now, reservation)
-        finally:
-            try:
-                connection.disconnect()
-            except ReaderError:
-                log.debug("disconnect failed", exc_info=True)
 
     def _replace(self, number: str, serial: str, now: dt.datetime) -> Reservation:
         """Replace the application's lock-pending permit onto this card - only if, on the

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from keys.clock import require_utc
+
 __all__ = [
     "ProgressEvent",
     "ProgressSink",
@@ -19,6 +21,7 @@ __all__ = [
     "Step",
     "StepHook",
     "crash_at",
+    "utc",
 ]
 
 
@@ -83,6 +86,6 @@ def crash_at(boundary: int) -> StepHook:
 
 
 def utc(now: dt.datetime) -> dt.datetime:
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now.astimezone(dt.UTC)
+    """``now`` in UTC; :class:`keys.clock.NaiveDateTime` (a ``PermitError`` and a
+    ``ValueError``) if it has no time zone.  The workflows' name for the one check."""
+    return require_utc(now)

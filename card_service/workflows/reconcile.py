@@ -17,11 +17,9 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from card_service.card.session import PermitCardSession
+from card_service.card.access import CardAccess
 from card_service.register.errors import Superseded
 from card_service.register.service import Register
-from reader_drivers.base import ReaderDriver
-from reader_drivers.errors import ReaderError
 
 from .card_state import CardCondition, CardStatus, classify_card
 from .cardops import digests_of, read_and_verify
@@ -41,54 +39,48 @@ class ReconcileOutcome:
     action: str
 
 
-def _find_card(driver: ReaderDriver, serial: str) -> tuple[str, CardStatus] | None:
-    """The reader holding the card with ``serial`` (upper-case hex), if any."""
-    for info in driver.list_readers():
+def _find_card(cards: CardAccess, serial: str) -> tuple[str, CardStatus] | None:
+    """The reader holding the card with ``serial`` (upper-case hex), if any.  Each card is
+    only read (shared access); a reader that fails or is busy is skipped."""
+    for info in cards.readers():
         if not info.card_present:
             continue
         try:
-            connection = driver.connect(info.name)
-        except ReaderError:
-            continue
-        try:
-            status = classify_card(PermitCardSession(connection))
+            with cards.session(info.name, exclusive=False) as session:
+                status = classify_card(session)
         except CARD_FAILURES:
             continue
-        finally:
-            connection.disconnect()
         if status.serial_text == serial:
             return info.name, status
     return None
 
 
-def _wipe_if_half(driver: ReaderDriver, issuer: IssuerContext, serial: str) -> bool:
-    found = _find_card(driver, serial)
+def _wipe_if_half(cards: CardAccess, issuer: IssuerContext, serial: str) -> bool:
+    found = _find_card(cards, serial)
     if found is None or found[1].condition is not CardCondition.HALF_PERSONALISED:
         return False
-    connection = driver.connect(found[0], exclusive=True)
-    try:
-        session = PermitCardSession(connection)
-        session.select()
-        session.open_issuer_channel(issuer.key_provider)
-        session.wipe()
-        return True
-    except CARD_FAILURES:
-        return False
-    finally:
-        connection.disconnect()
+    # a failure to connect propagates (reconciliation stops); a card failure does not
+    with cards.session(found[0], exclusive=True) as session:
+        try:
+            session.select()
+            session.open_issuer_channel(issuer.key_provider)
+            session.wipe()
+            return True
+        except CARD_FAILURES:
+            return False
 
 
 def _lock(
     register: Register,
     issuer: IssuerContext,
-    driver: ReaderDriver,
+    cards: CardAccess,
     number: str,
     serial: str,
     mso: str,
     record_digest: str,
     now: dt.datetime,
 ) -> str:
-    found = _find_card(driver, serial)
+    found = _find_card(cards, serial)
     if found is None:
         return "lock_pending_card_absent"
     reader, status = found
@@ -97,35 +89,36 @@ def _lock(
         return "lock_pending_card_unusable"
     from card_service.record import Verdict, Verifier
 
-    connection = driver.connect(reader, exclusive=True)
-    try:
-        session = PermitCardSession(connection)
-        session.select()
-        # authenticated by the issuer channel and (below) its key, before any register write
-        session.open_issuer_channel(issuer.key_provider)
-        record, _, result = read_and_verify(session, Verifier(issuer.trust), now)
-        digests = digests_of(record)
-        if result.verdict is not Verdict.VALID or (digests.mso, digests.record) != (
-            mso,
-            record_digest,
-        ):
-            return "lock_pending_card_mismatch"
-        # the card is locked only if the register, in the same transaction, still has the
-        # permit ISSUED on this card (a concurrent replace may have revoked it)
-        register.lock_card(number, serial, now, issuer.actor, lock=session.lock if half else None)
-    except CARD_FAILURES:
-        return "lock_pending_card_failed"
-    except Superseded:
-        return "superseded"
-    finally:
-        connection.disconnect()
+    # a failure to connect propagates (reconciliation stops); a card failure does not
+    with cards.session(reader, exclusive=True) as session:
+        try:
+            session.select()
+            # authenticated by the issuer channel and (below) its key, before any register
+            # write
+            session.open_issuer_channel(issuer.key_provider)
+            record, _, result = read_and_verify(session, Verifier(issuer.trust), now)
+            digests = digests_of(record)
+            if result.verdict is not Verdict.VALID or (digests.mso, digests.record) != (
+                mso,
+                record_digest,
+            ):
+                return "lock_pending_card_mismatch"
+            # the card is locked only if the register, in the same transaction, still has
+            # the permit ISSUED on this card (a concurrent replace may have revoked it)
+            register.lock_card(
+                number, serial, now, issuer.actor, lock=session.lock if half else None
+            )
+        except CARD_FAILURES:
+            return "lock_pending_card_failed"
+        except Superseded:
+            return "superseded"
     return "locked" if half else "confirmed"
 
 
 def reconcile(
     register: Register,
     issuer: IssuerContext,
-    driver: ReaderDriver,
+    cards: CardAccess,
     now: dt.datetime,
     *,
     older_than: dt.timedelta = dt.timedelta(0),
@@ -142,7 +135,7 @@ def reconcile(
         action = _lock(
             register,
             issuer,
-            driver,
+            cards,
             view.number,
             view.card_serial,
             view.mso_digest,
@@ -153,7 +146,7 @@ def reconcile(
     for reserved in register.pending_issuances():
         if utc(reserved.reserved_at) > cutoff:
             continue
-        _wipe_if_half(driver, issuer, reserved.card_serial)
+        _wipe_if_half(cards, issuer, reserved.card_serial)
         register.abandon(reserved.permit_number, "reconciled", now, issuer.actor)
         outcomes.append(ReconcileOutcome(reserved.permit_number, "rolled_back"))
     for outcome in outcomes:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from card_service.card.session import PermitCardSession
+from card_service.card.access import CardAccess
 from card_service.record import Verifier
 from card_service.register.errors import NotFound
 from card_service.register.service import Register
 from card_service.register.views import PermitView
-from reader_drivers.base import ReaderDriver
 
 from .application import PermitApplication
 from .authenticate import authenticate_card
@@ -57,15 +56,11 @@ def replace_permit(
     except NotFound:
         raise IssuanceError("not_found", "no such permit", number) from None
     check_application(workflow.register, original, application)
-    connection = workflow.driver.connect(reader, exclusive=True)
-    try:
-        session = PermitCardSession(connection)
+    with workflow.cards.session(reader, exclusive=True) as session:
         status = classify_card(session)
         # the new card must be genuine before the old permit is revoked for it
         authenticate_card(session, status, workflow.issuer, workflow.verifier, utc(now), number)
         serial = status.serial_text
-    finally:
-        connection.disconnect()
     reservation = workflow.register.replace(number, reason, serial, workflow.issuer.actor, utc(now))
     return workflow.issue(
         application, reservation.application_id, reader, now, reservation=reservation
@@ -73,18 +68,14 @@ def replace_permit(
 
 
 def terminate_card(
-    register: Register, issuer: IssuerContext, driver: ReaderDriver, reader: str, now: dt.datetime
+    register: Register, issuer: IssuerContext, cards: CardAccess, reader: str, now: dt.datetime
 ) -> str:
     """Terminate a returned card; its serial.  The card is authenticated (issuer channel;
     a locked card also by its key against its record) before the register is told."""
-    connection = driver.connect(reader, exclusive=True)
-    try:
-        session = PermitCardSession(connection)
+    with cards.session(reader, exclusive=True) as session:
         status = classify_card(session)
         authenticate_card(session, status, issuer, Verifier(issuer.trust), utc(now))
         serial = status.serial_text
         register.terminate_card(serial, issuer.actor, utc(now))
         session.terminate()  # the authenticated channel
         return serial
-    finally:
-        connection.disconnect()

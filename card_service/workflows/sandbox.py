@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from card_service.card.access import CardAccess
 from card_service.card.scp03 import StaticKeys, diversify_card_keys
 from card_service.migrations import upgrade
 from card_service.record import Verifier
@@ -121,7 +122,7 @@ class Sandbox:
         return IssuanceWorkflow(
             self.register,
             self.issuer,
-            self.driver,
+            CardAccess(self.driver),
             hook=hook,
             on_progress=on_progress,
             verifier=self.verifier,

@@ -16,12 +16,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from card_service.card.session import PermitCardSession
+from card_service.card.access import CardAccess
 from card_service.record import RevocationEntry, Verdict, VerificationResult, Verifier
 from card_service.register.errors import NotFound
 from card_service.register.models import PermitState
 from card_service.register.service import Register
-from reader_drivers.base import ReaderDriver
 
 from .card_state import CardCondition, CardStatus, classify_card
 from .cardops import digests_of, read_and_verify, record_values
@@ -69,7 +68,7 @@ def register_revocation(register: Register) -> Any:
 
 
 def verify_card(
-    driver: ReaderDriver,
+    cards: CardAccess,
     reader: str,
     verifier: Verifier,
     now: dt.datetime,
@@ -84,9 +83,8 @@ def verify_card(
     made for a relying party or at a counter.
     """
     now = utc(now)
-    connection = driver.connect(reader)
-    try:
-        session = PermitCardSession(connection)
+    # shared: a relying party's read may interleave with other readers of the card
+    with cards.session(reader, exclusive=False) as session:
         status = classify_card(session)
         if status.condition is not CardCondition.ISSUED:
             early = CardVerification(False, status, (f"card_{status.condition.value}",))
@@ -94,8 +92,6 @@ def verify_card(
                 _audit(register, early, audit_actor, now)
             return early
         record, _, result = read_and_verify(session, verifier, now)
-    finally:
-        connection.disconnect()
     problems: list[str] = []
     if result.verdict is not Verdict.VALID:
         problems.append(f"record_{result.verdict.value.lower()}")

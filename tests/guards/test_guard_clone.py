@@ -18,6 +18,7 @@ import pytest
 from sqlmodel import Session, select
 
 from api.cli import main
+from card_service.card.access import CardAccess
 from card_service.card.wire import LifeCycle
 from card_service.record import Verdict, Verifier
 from card_service.register.models import Permit, PermitState
@@ -47,18 +48,18 @@ def test_verify_card_says_cloned_for_a_copied_record(world: World) -> None:
     number = issue_genuine(world, world.driver, genuine, 0)
     reader = world.driver.reader_names[0]
     verifier = Verifier(world.issuer.trust, revocation=register_revocation(world.register))
-    control = verify_card(world.driver, reader, verifier, NOW, register=world.register)
+    control = verify_card(world.cards, reader, verifier, NOW, register=world.register)
     assert control.passed, control.problems
 
     clone, reader = clone_card(world.issuer, NOW, world.driver, genuine, _maker(world))
     assert clone.life_cycle is LifeCycle.ISSUED and clone.serial == genuine.serial
 
-    offline = verify_card(world.driver, reader, Verifier(world.issuer.trust), NOW)
+    offline = verify_card(world.cards, reader, Verifier(world.issuer.trust), NOW)
     assert not offline.passed
     assert offline.result is not None and offline.result.verdict is Verdict.CLONED
     assert offline.problems == ("record_cloned",)
 
-    counter = verify_card(world.driver, reader, verifier, NOW, register=world.register)
+    counter = verify_card(world.cards, reader, verifier, NOW, register=world.register)
     assert not counter.passed
     assert counter.result is not None and counter.result.verdict is Verdict.CLONED
     assert counter.problems == ("record_cloned",)
@@ -109,7 +110,7 @@ def test_permit_verify_cli_says_cloned(
     genuine = make(os.urandom(8))
     reader = driver.insert(0, genuine)
     app, app_id = world.application()
-    IssuanceWorkflow(world.register, issuer, driver).issue(app, app_id, reader, NOW)
+    IssuanceWorkflow(world.register, issuer, CardAccess(driver)).issue(app, app_id, reader, NOW)
 
     home = Path(key_manager.settings.directory).parent
     monkeypatch.setenv("PERMIT_HOME", str(home))

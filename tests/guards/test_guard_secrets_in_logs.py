@@ -72,7 +72,7 @@ def test_issuance_and_endorsement_workflows(world: World, secret_log: SecretLog)
     assert result.pin is not None
     due = world.register.permit(result.permit_number).first_endorsement_due
     when = dt.datetime.combine(due - dt.timedelta(days=10), dt.time(2, 0), tzinfo=dt.UTC)
-    endorse_card(world.register, world.issuer_at(when), world.driver, reader, when)
+    endorse_card(world.register, world.issuer_at(when), world.cards, reader, when)
     card_secrets(secret_log, card)
     # a failed issuance (power cut while writing the PIN) and its retry
     torn = world.new_card()

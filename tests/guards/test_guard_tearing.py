@@ -94,7 +94,7 @@ def _wipe_if_half(world: World, card: SimulatedCard) -> None:
     if card.life_cycle is LifeCycle.PERSONALISING:
         world.driver.insert(0, card)
         try:
-            reconcile(world.register, world.issuer, world.driver, NOW)
+            reconcile(world.register, world.issuer, world.cards, NOW)
         finally:
             _eject(world)
 
@@ -134,7 +134,7 @@ def _passes_at_counter(world: World, card: SimulatedCard) -> bool:
     reader = world.driver.insert(1, card)
     try:
         verifier = Verifier(world.issuer.trust, revocation=register_revocation(world.register))
-        return verify_card(world.driver, reader, verifier, NOW, register=world.register).passed
+        return verify_card(world.cards, reader, verifier, NOW, register=world.register).passed
     finally:
         world.driver.remove(1)
 
@@ -197,7 +197,7 @@ def _recover(world: World, card: SimulatedCard, app: object, app_id: int) -> Non
     """A new process: reconciliation with the card at hand, then a retry; it must pass."""
     world.driver.insert(0, card)
     try:
-        reconcile(world.register, world.issuer, world.driver, NOW)
+        reconcile(world.register, world.issuer, world.cards, NOW)
     finally:
         _eject(world)
     check_invariants(world, [card])
@@ -228,7 +228,7 @@ def test_process_kill_at_every_apdu_of_resume_and_reconciliation(
             if where == "resume":
                 world.workflow().issue(app, app_id, reader, NOW)  # type: ignore[arg-type]
             else:
-                reconcile(world.register, world.issuer, world.driver, NOW)
+                reconcile(world.register, world.issuer, world.cards, NOW)
 
         return go
 
@@ -278,7 +278,7 @@ def test_process_kill_at_every_step_and_write_of_resume_and_reconciliation(
 
             monkeypatch.setattr(world.register, "lock_card", killed)
             with pytest.raises(SimulatedCrash):
-                reconcile(world.register, world.issuer, world.driver, NOW)
+                reconcile(world.register, world.issuer, world.cards, NOW)
             monkeypatch.setattr(world.register, "lock_card", original)
         _eject(world)
         check_invariants(world, [card])
@@ -342,7 +342,7 @@ def test_power_cut_at_every_apdu_of_terminate(short: World) -> None:
     number = _issue(world, card, app, app_id)
     revoke_permit(world.register, number, "lost", effective_at=NOW, actor="officer", now=NOW)
     n = _count(
-        world, card, lambda reader: terminate_card(world.register, world.issuer, world.driver,
+        world, card, lambda reader: terminate_card(world.register, world.issuer, world.cards,
                                                    reader, NOW)
     )
     assert n >= 4 and card.life_cycle is LifeCycle.TERMINATED
@@ -354,7 +354,7 @@ def test_power_cut_at_every_apdu_of_terminate(short: World) -> None:
         reader = world.driver.insert(0, card)
         card.faults.cut_power(after_apdus=k, phase=phase)
         try:
-            terminate_card(world.register, world.issuer, world.driver, reader, NOW)
+            terminate_card(world.register, world.issuer, world.cards, reader, NOW)
         except Exception as exc:  # a torn terminate fails with a card/reader error only
             assert isinstance(exc, ReaderError | IssuanceError) or "Card" in type(exc).__name__
         card.faults.clear()
@@ -363,7 +363,7 @@ def test_power_cut_at_every_apdu_of_terminate(short: World) -> None:
         assert not _passes_at_counter(world, card)
         reader = world.driver.insert(0, card)
         if card.life_cycle is not LifeCycle.TERMINATED:
-            terminate_card(world.register, world.issuer, world.driver, reader, NOW)
+            terminate_card(world.register, world.issuer, world.cards, reader, NOW)
         _eject(world)
         assert card.life_cycle is LifeCycle.TERMINATED
         check_invariants(world, [card])

@@ -46,10 +46,10 @@ def test_a_personalising_card_never_passes(world: World) -> None:
     [pending] = world.register.lock_pending(app_id)  # read back, verified, marked ISSUED
     assert pending.state is PermitState.ISSUED
 
-    offline = verify_card(world.driver, reader, Verifier(world.issuer.trust), NOW)
+    offline = verify_card(world.cards, reader, Verifier(world.issuer.trust), NOW)
     assert (offline.passed, offline.problems) == (False, ("card_half_personalised",))
     assert offline.card.condition.value == "half_personalised"
-    counter = verify_card(world.driver, reader, _verifier(world), NOW, register=world.register)
+    counter = verify_card(world.cards, reader, _verifier(world), NOW, register=world.register)
     assert (counter.passed, counter.problems) == (False, ("card_half_personalised",))
 
 
@@ -63,7 +63,7 @@ def test_a_record_for_another_serial_is_a_serial_mismatch(world: World) -> None:
         world.issuer, NOW, world.driver, reader, application=app, permit_number=number,
         card_serial=os.urandom(8),
     )
-    check = verify_card(world.driver, reader, Verifier(world.issuer.trust), NOW)
+    check = verify_card(world.cards, reader, Verifier(world.issuer.trust), NOW)
     assert check.result is not None and check.result.verdict is Verdict.VALID
     assert (check.passed, check.problems) == (False, ("card_serial_mismatch",))
 
@@ -74,7 +74,7 @@ def test_a_card_the_register_binds_elsewhere_is_a_register_card_mismatch(world: 
     card = world.new_card()
     number = issue_genuine(world, world.driver, card, 0)
     reader = world.driver.reader_names[0]
-    assert verify_card(world.driver, reader, _verifier(world), NOW, register=world.register).passed
+    assert verify_card(world.cards, reader, _verifier(world), NOW, register=world.register).passed
     other = os.urandom(8).hex().upper()
     with Session(world.engine) as session:
         session.add(Card(serial=other, state="BLANK", updated_at=NOW))
@@ -83,6 +83,6 @@ def test_a_card_the_register_binds_elsewhere_is_a_register_card_mismatch(world: 
         permit.card_serial = other
         session.add(permit)
         session.commit()
-    check = verify_card(world.driver, reader, _verifier(world), NOW, register=world.register)
+    check = verify_card(world.cards, reader, _verifier(world), NOW, register=world.register)
     assert check.result is not None and check.result.verdict is Verdict.VALID
     assert (check.passed, check.problems) == (False, ("register_card_mismatch",))

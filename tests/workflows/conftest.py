@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from card_service.card.access import CardAccess
 from card_service.record.ephemeral_pki import EphemeralPki
 from card_service.workflows.sandbox import Sandbox
 from reader_drivers.sim import SimReaderDriver
@@ -30,6 +31,11 @@ class World(Sandbox):
     """A sandbox whose reader driver is the in-process simulator driver."""
 
     driver: SimReaderDriver
+
+    @property
+    def cards(self) -> CardAccess:
+        """The workflows' card access over :attr:`driver` (a stateless wrapper)."""
+        return CardAccess(self.driver)
 
     def new_card(self) -> SimulatedCard:
         return SimulatedCard.manufacture(

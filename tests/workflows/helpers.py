@@ -55,7 +55,7 @@ def card_passes(world: World, card: SimulatedCard) -> bool:
     if card.life_cycle is not LifeCycle.ISSUED:
         return False
     with _in_reader(world, card) as reader:
-        return verify_card(world.driver, reader, Verifier(world.issuer.trust), NOW).passed
+        return verify_card(world.cards, reader, Verifier(world.issuer.trust), NOW).passed
 
 
 def check_invariants(world: World, cards: list[SimulatedCard]) -> None:

@@ -32,6 +32,7 @@ from card_service.workflows.endorsement import endorse_card
 from card_service.workflows.issuance import IssuanceError
 from card_service.workflows.revocation import replace_permit, revoke_permit, terminate_card
 from simulators.card import SimulatedCard
+from tests.guards.cards import rewrite_state
 from tests.workflows.conftest import NOW, World
 
 COPY_KINDS = ["other_issuer_keys", "victim_scp03_keys"]
@@ -112,13 +113,13 @@ def test_endorsing_a_copy_records_nothing(world: World, kind: str) -> None:
     when = _at(world.register.permit(number).first_endorsement_due - dt.timedelta(days=10))
     before = _snapshot(world)
     with pytest.raises(IssuanceError) as raised:
-        endorse_card(world.register, world.issuer_at(when), world.driver, copy, when)
+        endorse_card(world.register, world.issuer_at(when), world.cards, copy, when)
     assert raised.value.code == "card_unauthenticated"
     assert _snapshot(world) == before
     assert world.register.permit(number).endorsements == ()
     # the genuine card is endorsed as usual
     world.driver.insert(0, victim)
-    endorse_card(world.register, world.issuer_at(when), world.driver, genuine, when)
+    endorse_card(world.register, world.issuer_at(when), world.cards, genuine, when)
     assert len(world.register.permit(number).endorsements) == 1
 
 
@@ -130,11 +131,11 @@ def test_terminating_a_copy_records_nothing(world: World, kind: str) -> None:
     copy = _copy(world, victim, kind, 1)
     before = _snapshot(world)
     with pytest.raises(IssuanceError) as raised:
-        terminate_card(world.register, world.issuer, world.driver, copy, later)
+        terminate_card(world.register, world.issuer, world.cards, copy, later)
     assert raised.value.code == "card_unauthenticated"
     assert _snapshot(world) == before
     world.driver.remove(1)
-    serial = terminate_card(world.register, world.issuer, world.driver, genuine, later)
+    serial = terminate_card(world.register, world.issuer, world.cards, genuine, later)
     assert serial == serial_text(victim.serial)
 
 
@@ -180,5 +181,46 @@ def test_issuing_or_replacing_onto_a_foreign_card_records_nothing(world: World) 
             NOW + dt.timedelta(days=1),
         )
     assert raised.value.code == "card_unauthenticated"
+    assert _snapshot(world) == before
+    assert world.register.permit(number).state.value == "ISSUED"
+
+
+def _refused_blocked(raised: pytest.ExceptionInfo[IssuanceError]) -> None:
+    assert raised.value.code == "issuer_channel_blocked"
+    assert raised.value.remedy == "replace the card"
+    assert raised.value.as_dict()["remedy"] == "replace the card"
+
+
+def test_a_card_with_a_blocked_issuer_channel_is_refused_before_the_register(
+    world: World,
+) -> None:
+    """Spec 6.8: EF.CardInfo says the issuer channel is blocked (counter 0).  Issue, replace,
+    endorse and terminate refuse it with ``issuer_channel_blocked`` and the remedy, and the
+    register and the audit log are unchanged."""
+    number, card, app, reader = _issued(world)
+    when = _at(world.register.permit(number).first_endorsement_due - dt.timedelta(days=10))
+    rewrite_state(card, issuer_auth_tries=0)  # ten bad EXTERNAL AUTHENTICATEs, as the card sees it
+    before = _snapshot(world)
+    with pytest.raises(IssuanceError) as raised:
+        endorse_card(world.register, world.issuer_at(when), world.cards, reader, when)
+    _refused_blocked(raised)
+    with pytest.raises(IssuanceError) as raised:
+        terminate_card(world.register, world.issuer, world.cards, reader, NOW)
+    _refused_blocked(raised)
+    assert _snapshot(world) == before
+    # a blank card blocked before issuance: no reservation, no revocation for it
+    world.driver.remove(0)
+    blank = world.new_card()
+    rewrite_state(blank, issuer_auth_tries=0)
+    reader = world.driver.insert(0, blank)
+    other, other_id = world.application()
+    before = _snapshot(world)
+    with pytest.raises(IssuanceError) as raised:
+        world.workflow().issue(other, other_id, reader, NOW)
+    _refused_blocked(raised)
+    with pytest.raises(IssuanceError) as raised:
+        replace_permit(world.workflow(), number, "damaged", app, reader, NOW)
+    _refused_blocked(raised)
+    assert raised.value.permit_number == number
     assert _snapshot(world) == before
     assert world.register.permit(number).state.value == "ISSUED"

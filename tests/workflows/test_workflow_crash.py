@@ -115,7 +115,7 @@ def test_process_kill_between_steps(world: World, boundary: int, mode: str) -> N
     if mode == "absent":
         _eject(world)  # the card left with the crashed process
     # startup reconciliation in a "new process": a fresh workflow object
-    outcomes = reconcile(world.register, world.issuer, world.driver, NOW)
+    outcomes = reconcile(world.register, world.issuer, world.cards, NOW)
     check_invariants(world, [card])
     assert world.register.pending_issuances() == []
     if mode != "absent":  # with the card at hand nothing stays pending

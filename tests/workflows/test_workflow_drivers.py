@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from card_service.card.access import CardAccess
 from card_service.card.wire import LifeCycle
 from card_service.record import Verifier
 from card_service.workflows import IssuanceWorkflow, IssuerContext
@@ -24,11 +25,12 @@ def test_issue_and_verify_through_the_driver(card_env: CardEnv, tmp_path: Path) 
         keys, world.issuer.signer_key, world.issuer.signer_chain, world.issuer.trust
     )
     app, app_id = world.application()
-    workflow = IssuanceWorkflow(world.register, issuer, card_env.driver)
+    cards = CardAccess(card_env.driver)
+    workflow = IssuanceWorkflow(world.register, issuer, cards)
     result = workflow.issue(app, app_id, card_env.reader, NOW)
     assert card_env.card.life_cycle is LifeCycle.ISSUED
     verifier = Verifier(issuer.trust, revocation=register_revocation(world.register))
-    check = verify_card(card_env.driver, card_env.reader, verifier, NOW, register=world.register)
+    check = verify_card(cards, card_env.reader, verifier, NOW, register=world.register)
     assert check.passed, check.problems
     assert check.permit_number == result.permit_number
     world.engine.dispose()

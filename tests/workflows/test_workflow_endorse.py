@@ -50,7 +50,7 @@ def _on_card(world: World, reader: str) -> int:
 def _verify(world: World, reader: str, when: dt.datetime) -> tuple[bool, tuple[str, ...]]:
     issuer = world.issuer_at(when)
     verifier = Verifier(issuer.trust, revocation=register_revocation(world.register))
-    check = verify_card(world.driver, reader, verifier, when, register=world.register)
+    check = verify_card(world.cards, reader, verifier, when, register=world.register)
     return check.passed, check.problems
 
 
@@ -60,7 +60,7 @@ def test_endorse_in_the_window_keeps_the_permit_valid_for_another_year(world: Wo
     when = at(due - dt.timedelta(days=10))
     assert world.register.endorsement_status(number, when).in_window
 
-    result = endorse_card(world.register, world.issuer_at(when), world.driver, reader, when)
+    result = endorse_card(world.register, world.issuer_at(when), world.cards, reader, when)
     assert (result.permit_number, result.sequence, result.late) == (number, 1, False)
     assert _on_card(world, reader) == 1
     view = world.register.permit(number)
@@ -73,7 +73,7 @@ def test_endorse_in_the_window_keeps_the_permit_valid_for_another_year(world: Wo
     assert world.register.effective_state(number, after) == "ISSUED"
     # a second endorsement in the same window is refused and changes nothing
     with pytest.raises(IssuanceError) as info:
-        endorse_card(world.register, world.issuer_at(when), world.driver, reader, when)
+        endorse_card(world.register, world.issuer_at(when), world.cards, reader, when)
     assert info.value.code == "not_due"
     assert _on_card(world, reader) == 1 and len(world.register.permit(number).endorsements) == 1
 
@@ -91,7 +91,7 @@ def test_overdue_permit_is_suspended_and_a_late_endorsement_restores_it(world: W
     # while suspended the count of years does not run on
     assert world.register.years_of_residence(number, late) == years_before
 
-    result = endorse_card(world.register, world.issuer_at(late), world.driver, reader, late)
+    result = endorse_card(world.register, world.issuer_at(late), world.cards, reader, late)
     assert result.late
     assert _verify(world, reader, late) == (True, ())
     status = world.register.endorsement_status(number, late)
@@ -107,7 +107,7 @@ def test_too_early_changes_neither_register_nor_card(world: World) -> None:
     due = world.register.permit(number).first_endorsement_due
     early = at(minus_one_month(due) - dt.timedelta(days=1))
     with pytest.raises(IssuanceError) as info:
-        endorse_card(world.register, world.issuer_at(early), world.driver, reader, early)
+        endorse_card(world.register, world.issuer_at(early), world.cards, reader, early)
     assert info.value.code == "not_due"
     assert world.register.permit(number).endorsements == ()
     assert _on_card(world, reader) == 0
@@ -127,7 +127,7 @@ def test_power_cut_at_every_apdu_of_an_endorsement(world: World, phase: str) -> 
         on_time = at(due - dt.timedelta(days=3))
         card.faults.cut_power(after_apdus=k, phase=phase)
         try:
-            endorse_card(world.register, world.issuer_at(on_time), world.driver, reader, on_time)
+            endorse_card(world.register, world.issuer_at(on_time), world.cards, reader, on_time)
         except (IssuanceError, ReaderError):
             torn = True
         else:
@@ -148,7 +148,7 @@ def test_power_cut_at_every_apdu_of_an_endorsement(world: World, phase: str) -> 
             world.driver.remove(0)
             continue  # the tear hit after the last write: nothing left to do
         # the office's signer of ``on_time`` is still in its signing window at ``retry``
-        result = endorse_card(world.register, world.issuer_at(on_time), world.driver, reader, retry)
+        result = endorse_card(world.register, world.issuer_at(on_time), world.cards, reader, retry)
         assert (result.sequence, result.late) == (1, registered == 0), k
         assert _on_card(world, reader) == 1
         assert len(world.register.permit(number).endorsements) == 1
@@ -164,7 +164,7 @@ def test_unwritten_endorsement_after_signer_rotation_is_refused_clearly(world: W
     world.register.record_endorsement(number, on_time, "officer")  # the card write never came
     later = at(due + dt.timedelta(days=100))
     with pytest.raises(IssuanceError) as info:
-        endorse_card(world.register, world.issuer_at(later), world.driver, reader, later)
+        endorse_card(world.register, world.issuer_at(later), world.cards, reader, later)
     assert info.value.code == "endorsement_signer_rotated"
     assert _on_card(world, reader) == 0
 
@@ -173,10 +173,10 @@ def test_second_year_and_revoked_permits(world: World) -> None:
     number, reader, _ = _issue(world)
     due = world.register.permit(number).first_endorsement_due
     first = at(due - dt.timedelta(days=5))
-    endorse_card(world.register, world.issuer_at(first), world.driver, reader, first)
+    endorse_card(world.register, world.issuer_at(first), world.cards, reader, first)
     second_due = due.replace(year=due.year + 1)
     second = at(second_due - dt.timedelta(days=5))
-    result = endorse_card(world.register, world.issuer_at(second), world.driver, reader, second)
+    result = endorse_card(world.register, world.issuer_at(second), world.cards, reader, second)
     assert (result.sequence, result.late) == (2, False)
     assert _on_card(world, reader) == 2
     assert _verify(world, reader, at(second_due + dt.timedelta(days=1))) == (True, ())
@@ -184,7 +184,7 @@ def test_second_year_and_revoked_permits(world: World) -> None:
     revoke_permit(world.register, number, "cancelled", effective_at=second, actor="o", now=second)
     third = at(second_due.replace(year=second_due.year + 1) - dt.timedelta(days=5))
     with pytest.raises(IssuanceError) as info:
-        endorse_card(world.register, world.issuer_at(third), world.driver, reader, third)
+        endorse_card(world.register, world.issuer_at(third), world.cards, reader, third)
     assert info.value.code == "not_issued"
     assert _on_card(world, reader) == 2
 
@@ -194,8 +194,8 @@ def test_endorsed_card_verdict_names_the_endorsement(world: World) -> None:
     number, reader, _ = _issue(world)
     due = world.register.permit(number).first_endorsement_due
     when = at(due - dt.timedelta(days=1))
-    endorse_card(world.register, world.issuer_at(when), world.driver, reader, when)
+    endorse_card(world.register, world.issuer_at(when), world.cards, reader, when)
     later = at(due + dt.timedelta(days=100))
     issuer = world.issuer_at(later)
-    check = verify_card(world.driver, reader, Verifier(issuer.trust), later)
+    check = verify_card(world.cards, reader, Verifier(issuer.trust), later)
     assert check.result is not None and check.result.verdict is Verdict.VALID

@@ -60,7 +60,7 @@ def test_issue_with_the_configured_key_store(world: World, key_manager: KeyManag
     )
     reader = world.driver.insert(0, card)
     app, app_id = world.application()
-    workflow = IssuanceWorkflow(world.register, issuer, world.driver)
+    workflow = IssuanceWorkflow(world.register, issuer, world.cards)
     result = workflow.issue(app, app_id, reader, NOW)
     assert card.life_cycle is LifeCycle.ISSUED
     assert world.register.permit(result.permit_number).state is PermitState.ISSUED

@@ -28,12 +28,12 @@ def _issue(world: World) -> tuple[str, str, object]:
 def test_verify_revoke_replace_terminate(world: World) -> None:
     number, reader, app = _issue(world)
     verifier = Verifier(world.issuer.trust, revocation=register_revocation(world.register))
-    check = verify_card(world.driver, reader, verifier, NOW, register=world.register)
+    check = verify_card(world.cards, reader, verifier, NOW, register=world.register)
     assert check.passed, check.problems
     assert check.to_json()["register_state"] == "ISSUED"
 
     with pytest.raises((IssuanceError, InvalidState)):  # not due yet
-        endorse_card(world.register, world.issuer, world.driver, reader, NOW)
+        endorse_card(world.register, world.issuer, world.cards, reader, NOW)
 
     old = world.driver.remove(0)
     assert old is not None
@@ -47,9 +47,9 @@ def test_verify_revoke_replace_terminate(world: World) -> None:
 
     world.driver.remove(0)
     world.driver.insert(0, old)
-    check = verify_card(world.driver, reader, verifier, later, register=world.register)
+    check = verify_card(world.cards, reader, verifier, later, register=world.register)
     assert not check.passed and "register_revoked" in check.problems
-    terminate_card(world.register, world.issuer, world.driver, reader, later)
+    terminate_card(world.register, world.issuer, world.cards, reader, later)
     assert old.life_cycle is LifeCycle.TERMINATED
 
 
@@ -61,8 +61,8 @@ def test_revoke_with_reason_and_effective_time(world: World) -> None:
     )
     assert view.state is PermitState.REVOKED
     verifier = Verifier(world.issuer.trust, revocation=register_revocation(world.register))
-    assert verify_card(world.driver, reader, verifier, NOW, register=world.register).passed
-    after = verify_card(world.driver, reader, verifier, effective, register=world.register)
+    assert verify_card(world.cards, reader, verifier, NOW, register=world.register).passed
+    after = verify_card(world.cards, reader, verifier, effective, register=world.register)
     assert not after.passed
 
 
@@ -77,14 +77,14 @@ def test_reconcile_leaves_recent_issuances_of_live_processes_alone(world: World)
         world.workflow(hook=crash_at(3)).issue(app, app_id, reader, NOW)
     assert (
         reconcile(
-            world.register, world.issuer, world.driver, NOW, older_than=dt.timedelta(minutes=10)
+            world.register, world.issuer, world.cards, NOW, older_than=dt.timedelta(minutes=10)
         )
         == []
     )
     assert len(world.register.pending_issuances()) == 1
     later = NOW + dt.timedelta(minutes=11)
     outcomes = reconcile(
-        world.register, world.issuer, world.driver, later, older_than=dt.timedelta(minutes=10)
+        world.register, world.issuer, world.cards, later, older_than=dt.timedelta(minutes=10)
     )
     assert [o.action for o in outcomes] == ["rolled_back"]
     assert card.life_cycle is LifeCycle.BLANK  # wiped
@@ -98,11 +98,11 @@ def test_every_verification_for_a_relying_party_is_audited(world: World) -> None
 
     number, reader, app = _issue(world)
     verifier = Verifier(world.issuer.trust, revocation=register_revocation(world.register))
-    verify_card(world.driver, reader, verifier, NOW, register=world.register, audit_actor="bank-1")
+    verify_card(world.cards, reader, verifier, NOW, register=world.register, audit_actor="bank-1")
     revoke_permit(world.register, number, "stolen", effective_at=NOW, actor="officer", now=NOW)
     later = NOW + dt.timedelta(minutes=5)
     check = verify_card(
-        world.driver, reader, verifier, later, register=world.register, audit_actor="bank-1"
+        world.cards, reader, verifier, later, register=world.register, audit_actor="bank-1"
     )
     assert not check.passed
     with Session(world.engine) as session:

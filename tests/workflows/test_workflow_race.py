@@ -180,7 +180,7 @@ def test_replace_decided_from_a_lock_pending_read(world: World, first_to_act: st
     rival = IssuanceWorkflow(
         _DecidingRegister(world, deciding, proceed),
         world.issuer,
-        world.driver,
+        world.cards,
         verifier=world.verifier,
     )
     with ThreadPoolExecutor(max_workers=2) as pool:
