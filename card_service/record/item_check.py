@@ -28,17 +28,22 @@ def check_items(
     """Digest-check every item; return the verified elements and all identifiers seen."""
     elements: dict[str, Any] = {}
     present: set[str] = set()
-    seen_ids: dict[str, set[int]] = {}
+    seen: dict[str, set[int]] = {}
+    current: str | None = None
+    signed: Mapping[int, bytes] | None = None
+    seen_ids: set[int] = set()
     for entry in parsed.entries:
         if isinstance(entry, ItemProblem):
             reasons.append(Reason(entry.code, Verdict.MALFORMED, entry.message))
             continue
         ns, digest_id, identifier, value, _, digest, exact = entry
+        if ns != current:
+            current, signed = ns, value_digests.get(ns)
+            seen_ids = seen.setdefault(ns, set())
         if not exact:  # reported, and its digest is still compared (to name a forgery)
             reasons.append(Reason("item_encoding", Verdict.MALFORMED, ITEM_ENCODING))
         present.add(identifier)
         known = identifier if identifier in ELEMENT_TYPES else None
-        signed = value_digests.get(ns)
         if signed is None:
             reasons.append(
                 Reason("namespace_unsigned", Verdict.FORGED, "a namespace has no digests")
@@ -68,13 +73,12 @@ def check_items(
         if not exact:
             continue
         # a genuine item present twice is a structural error, not a forgery
-        ids = seen_ids.setdefault(ns, set())
-        if digest_id in ids:
+        if digest_id in seen_ids:
             reasons.append(
                 Reason("digest_id_duplicate", Verdict.MALFORMED, "a digest ID occurs twice")
             )
             continue
-        ids.add(digest_id)
+        seen_ids.add(digest_id)
         expected_type = ELEMENT_TYPES.get(identifier)
         if expected_type is None or ns != NAMESPACE:
             continue  # a signed element this version does not know: ignored

@@ -212,8 +212,8 @@ def check_item(item: Any, content: bytes | None = None) -> tuple[int, str, Any] 
     """``(digestID, elementIdentifier, elementValue)`` of a decoded IssuerSignedItem, or the
     code of the broken rule (``item_structure``, ``item_encoding``).
 
-    With ``content`` (the bytes it was decoded from) the encoding is checked as well; the
-    verifier checks a whole batch of items at once and passes ``None``.
+    With ``content`` (the bytes it was decoded from) the encoding is checked as well;
+    :func:`parse_record` checks the encoding itself (a whole batch at once) and passes ``None``.
     """
     if type(item) is not dict or tuple(item) != ITEM_KEYS:
         if type(item) is dict and len(item) == 4 and set(item) == set(ITEM_KEYS):
@@ -264,39 +264,63 @@ def parse_record(
     entries: list[ParsedItem | ItemProblem] = []
     for ns, items in namespaces.items():
         signed = None if signed_digests is None else signed_digests.get(ns)
-        entries += _parse_namespace(ns, items, received[ns], signed)
+        _parse_namespace(ns, items, received[ns], signed, entries)
     return ParsedRecord(tuple(entries), issuer_auth)
 
 
 def _parse_namespace(
-    ns: str, entries: list[Any], received: list[memoryview], signed: Any
-) -> list[ParsedItem | ItemProblem]:
-    """The entries of one namespace; digests over the received bytes (18013-5 9.1.2.5)."""
-    out: list[ParsedItem | ItemProblem | None] = []
-    slots: list[int] = []
+    ns: str,
+    entries: list[Any],
+    received: list[memoryview],
+    signed: Any,
+    out: list[ParsedItem | ItemProblem],
+) -> None:
+    """Append the entries of one namespace to ``out``, in the order received; each digest is
+    over the received bytes (18013-5 9.1.2.5).  This runs for every item of every
+    verification: the common case (all tag 24, keys in order, scalar values) is inline."""
     encoded: list[bytes] = []
     digests: list[bytes] = []
-    for entry, raw in zip(entries, received, strict=True):
+    not_tagged: list[int] = []
+    for index, (entry, raw) in enumerate(zip(entries, received, strict=True)):
         if type(entry) is not CBORTag or entry.tag != 24 or type(entry.value) is not bytes:
-            out.append(ItemProblem(ns, "item_not_tag24", _NOT_TAG24))
+            not_tagged.append(index)
             continue
-        slots.append(len(out))
-        out.append(None)
         encoded.append(entry.value)
         digests.append(_sha256(raw).digest())
+    parsed: list[ParsedItem | ItemProblem] = []
     batch = _decode_signed_batch(encoded, digests, signed)
-    for k, slot in enumerate(slots):
-        if batch is not None:
-            out[slot] = _parsed_item(ns, batch[k], encoded[k], digests[k], True)
-            continue
-        try:
-            item = loads(encoded[k], ITEM_TAGS)
-        except CborError as exc:
-            out[slot] = ItemProblem(ns, "item_undecodable", f"item: {exc}")
-            continue
-        exact = is_deterministic(item, encoded[k])
-        out[slot] = _parsed_item(ns, item, encoded[k], digests[k], exact)
-    return [e for e in out if e is not None]
+    if batch is not None:
+        new = tuple.__new__  # ParsedItem(...) without its Python-level __new__
+        for item, content, digest in zip(batch, encoded, digests, strict=True):
+            if type(item) is dict and tuple(item) == ITEM_KEYS:
+                digest_id = item["digestID"]
+                salt = item["random"]
+                identifier = item["elementIdentifier"]
+                value = item["elementValue"]
+                if (
+                    type(digest_id) is int
+                    and 0 <= digest_id < 2**31
+                    and type(salt) is bytes
+                    and len(salt) == SALT_BYTES
+                    and type(identifier) is str
+                    and isinstance(value, _SCALARS)
+                ):
+                    fields = (ns, digest_id, identifier, value, content, digest, True)
+                    parsed.append(new(ParsedItem, fields))
+                    continue
+            parsed.append(_parsed_item(ns, item, content, digest, True))
+    else:
+        for content, digest in zip(encoded, digests, strict=True):
+            try:
+                item = loads(content, ITEM_TAGS)
+            except CborError as exc:
+                parsed.append(ItemProblem(ns, "item_undecodable", f"item: {exc}"))
+                continue
+            exact = is_deterministic(item, content)
+            parsed.append(_parsed_item(ns, item, content, digest, exact))
+    for index in not_tagged:  # ascending: each lands at its received position
+        parsed.insert(index, ItemProblem(ns, "item_not_tag24", _NOT_TAG24))
+    out += parsed
 
 
 def _decode_signed_batch(encoded: list[bytes], digests: list[bytes], signed: Any) -> Any:
@@ -317,8 +341,7 @@ def _decode_signed_batch(encoded: list[bytes], digests: list[bytes], signed: Any
 def _parsed_item(
     ns: str, item: Any, encoded: bytes, digest: bytes, exact: bool
 ) -> ParsedItem | ItemProblem:
-    """The rules of :func:`check_item`, with the common case (keys in deterministic order,
-    a scalar value) inline: this runs for every item of every verification."""
+    """An item by the rules of :func:`check_item`; keys out of order make it inexact."""
     if type(item) is dict and tuple(item) == ITEM_KEYS:
         digest_id = item["digestID"]
         salt = item["random"]
