@@ -28,6 +28,7 @@ from typing import Any
 
 import cbor2
 
+from keys.clock import require_utc
 from permit_errors import ErrorKind, PermitError
 
 __all__ = [
@@ -277,9 +278,7 @@ def embedded_bytes(inner: bytes) -> bytes:
 
 def tdate(value: dt.datetime) -> cbor2.CBORTag:
     """``tdate`` (tag 0): UTC, whole seconds, ``Z``."""
-    if value.tzinfo is None:
-        raise ValueError("datetime must be timezone-aware")
-    utc = value.astimezone(dt.UTC).replace(microsecond=0, tzinfo=None)
+    utc = require_utc(value, "datetime").replace(microsecond=0, tzinfo=None)
     return cbor2.CBORTag(0, utc.isoformat() + "Z")
 
 

@@ -30,6 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from card_service.card.wire import FILE_MAX_SIZE, FileId
+from keys.clock import require_utc
 from permit_errors import ErrorKind, PermitError
 
 from .cbor_types import (
@@ -185,8 +186,9 @@ def endorse(
     :class:`~card_service.record.schedule.EndorsementNotDue` before the window opens and
     :class:`RecordError` if the record is unusable or the file would overflow.
     """
-    if now.tzinfo is None or (endorsed_at is not None and endorsed_at.tzinfo is None):
-        raise ValueError("now and endorsed_at must be timezone-aware")
+    require_utc(now)
+    if endorsed_at is not None:
+        require_utc(endorsed_at, "endorsed_at")
     granted = now if endorsed_at is None else endorsed_at
     try:
         parsed = parse_record(record)

@@ -39,6 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from keys.clock import require_utc
 from permit_errors import ErrorKind, PermitError
 
 __all__ = [
@@ -69,9 +70,7 @@ class EndorsementNotDue(PermitError, ValueError):
 
 def local_date(now: dt.datetime) -> dt.date:
     """The calendar date in China at the instant ``now`` (which must be tz-aware)."""
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
-    return now.astimezone(CST).date()
+    return require_utc(now).astimezone(CST).date()
 
 
 def local_midnight(day: dt.date) -> dt.datetime:
