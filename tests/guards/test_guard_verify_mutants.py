@@ -26,11 +26,12 @@ import cbor2
 import pytest
 from sqlalchemy import text
 
-from card_service.record import RevocationEntry, Verifier
+from card_service.record import RevocationEntry, Verdict, Verifier
 from card_service.register.permit_numbers import format_permit_number
 from card_service.workflows import SimulatedCrash
 from card_service.workflows.progress import Step
 from card_service.workflows.verify import CardVerification, register_revocation, verify_card
+from simulators.card import SimulatedCard
 from tests.dbfixtures import NOW
 from tests.guards.cards import issue_genuine, personalise, read_record
 from tests.workflows.conftest import World, make_world
@@ -283,3 +284,26 @@ def test_a_forged_records_number_is_not_logged(station: World, forged: str) -> N
     [entry] = verify_entries(station)
     assert entry[:2] == ("counter-3", None)
     assert entry[2].startswith("failed:record_")
+
+
+def test_a_genuinely_signed_record_the_register_did_not_record_is_a_digest_mismatch(
+    station: World,
+) -> None:
+    """A station holding the signing and SCP03 keys makes a second card outside the register:
+    the same number and serial, a valid signature, the card's own key - only the register's
+    digests tell it from the card the register recorded."""
+    first = station.new_card()
+    number = issue_genuine(station, station.driver, first, 0)
+    twin = SimulatedCard.manufacture(
+        master_keys={station.kvn: station.master_key},
+        kvn=station.kvn,
+        serial=first.serial,
+        durable=False,
+    )
+    reader = station.driver.insert(1, twin)
+    app, _ = station.application()
+    personalise(station.issuer, NOW, station.driver, reader, application=app, permit_number=number)
+    result = check(station, reader)
+    assert result.result is not None and result.result.verdict is Verdict.VALID
+    assert result.permit_number == number and result.register_state == "ISSUED"
+    assert (result.passed, result.problems) == (False, ("register_digest_mismatch",))
