@@ -54,8 +54,9 @@ class AuditReport:
     #: ``None`` when the log is bad (nothing is known then).
     unsealed_entries: int | None = None
     #: False when no trust list was given: signatures and the signers' audit EKU were
-    #: checked, their chain to a root and revocation were not.
-    signers_trusted: bool = True
+    #: checked, their chain to a root and revocation were not.  False unless said (a report
+    #: built elsewhere, e.g. relayed by the API, never claims a check it did not state).
+    signers_trusted: bool = False
     #: "ok"; "bad" (tampered or malformed); "unwitnessed" (register checkpoints the witness
     #: lacks, left by an interrupted witness write: no tampering found, not yet proven).
     status: Status = "ok"
