@@ -53,12 +53,11 @@ def check(
     audit_actor: str | None = None,
     verifier: Verifier | None = None,
 ) -> CardVerification:
-    """The one call of ``verify_card`` here (its ``driver, reader`` becomes the card-access
-    seam at the merge: change it in this function only)."""
+    """The one call of ``verify_card`` here."""
     if verifier is None:
         verifier = Verifier(world.issuer.trust, revocation=register_revocation(world.register))
     return verify_card(
-        world.driver,
+        world.cards,
         reader,
         verifier,
         now,
