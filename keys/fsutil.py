@@ -34,6 +34,7 @@ __all__ = [
     "check_output_path",
     "ensure_output_dir",
     "ensure_private_dir",
+    "read_regular_file",
     "write_private_file",
     "write_public_file",
 ]
@@ -54,12 +55,13 @@ class UnsafePathError(PermitError, OSError):
     code = "unsafe_path"
     kind = ErrorKind.REFUSED
 
-    def __init__(self, path: Path | str, what: str) -> None:
-        super().__init__(errno.EEXIST, f"refusing to write: {what}", str(path))
+    def __init__(self, path: Path | str, what: str, *, action: str = "write") -> None:
+        super().__init__(errno.EEXIST, f"refusing to {action}: {what}", str(path))
         self.what = what
+        self.action = action
 
     def __str__(self) -> str:
-        return f"refusing to write {self.filename}: {self.what}"
+        return f"refusing to {self.action} {self.filename}: {self.what}"
 
 
 def _kind(mode: int) -> str:
@@ -212,3 +214,44 @@ def write_public_file(
     if mode & ~0o644:
         raise ValueError(f"refusing file mode {mode:o} (at most 0644)")
     _write(path, data, mode, exclusive=exclusive)
+
+
+#: Largest file :func:`read_regular_file` reads unless told otherwise (a trust-list member:
+#: a certificate, a CRL or the manifest is a few KiB; a CRL of many revocations stays far below).
+READ_LIMIT = 4 * 1024 * 1024
+
+
+def read_regular_file(path: Path, limit: int = READ_LIMIT) -> bytes:
+    """The content of the regular file ``path``, at most ``limit`` bytes.
+
+    The read cannot hang or exhaust memory whatever sits at the name: the final component is
+    opened with ``O_NOFOLLOW | O_NONBLOCK`` (a symbolic link is refused, a FIFO does not
+    block), anything but a regular file (FIFO, device such as ``/dev/zero``, directory) is
+    refused, and at most ``limit + 1`` bytes are read so a larger or growing file is refused.
+    Failures are ``OSError`` (:class:`UnsafePathError` for a wrong kind of file or size).
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError(path, "it is a symbolic link", action="read") from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise UnsafePathError(path, _kind(mode), action="read")
+        chunks: list[bytes] = []
+        remaining = limit + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 64 * 1024))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise UnsafePathError(path, f"it is larger than {limit} bytes", action="read")
+    return data

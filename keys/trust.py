@@ -55,6 +55,7 @@ from cryptography.x509.verification import (
 
 from .clock import NaiveDateTime, require_utc
 from .errors import SignerFailure, SignerValidationError
+from .fsutil import read_regular_file
 from .links import accept_link, crl_of, current_crl, issued_by, link_root
 from .profiles import ROLE_EKU, SignerRole
 from .signer_profile import end_entity_policy, validate_ed25519_chain
@@ -109,31 +110,31 @@ def load_trust_dir(path: Path) -> TrustList:
     name that leaves the directory) is a :class:`SignerValidationError`.
     """
     try:
-        manifest = json.loads((path / "manifest.json").read_bytes())
+        manifest = json.loads(read_regular_file(path / "manifest.json"))
         if not isinstance(manifest, dict):
             raise TypeError("manifest is not a JSON object")
         roots = tuple(
-            x509.load_pem_x509_certificate(_member(path, r["file"]).read_bytes())
+            x509.load_pem_x509_certificate(read_regular_file(_member(path, r["file"])))
             for r in manifest["roots"]
         )
         signers = tuple(
-            x509.load_pem_x509_certificate(_member(path, s["file"]).read_bytes())
+            x509.load_pem_x509_certificate(read_regular_file(_member(path, s["file"])))
             for s in manifest["signers"]
         )
         audit_signers = tuple(  # absent from trust lists exported before audit signers
-            x509.load_pem_x509_certificate(_member(path, s["file"]).read_bytes())
+            x509.load_pem_x509_certificate(read_regular_file(_member(path, s["file"])))
             for s in manifest.get("audit_signers", [])
         )
         crl = manifest.get("crl")
         crls: tuple[x509.CertificateRevocationList, ...] = (
-            (x509.load_pem_x509_crl(_member(path, crl["file"]).read_bytes()),) if crl else ()
+            (x509.load_pem_x509_crl(read_regular_file(_member(path, crl["file"]))),) if crl else ()
         )
         crls += tuple(  # root rollover: the retired roots' CRLs and the link certificates
-            x509.load_pem_x509_crl(_member(path, c["file"]).read_bytes())
+            x509.load_pem_x509_crl(read_regular_file(_member(path, c["file"])))
             for c in manifest.get("root_crls", [])
         )
         links = tuple(
-            x509.load_pem_x509_certificate(_member(path, c["file"]).read_bytes())
+            x509.load_pem_x509_certificate(read_regular_file(_member(path, c["file"])))
             for c in manifest.get("links", [])
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
