@@ -14,7 +14,7 @@ from card_service.record.schedule import local_date
 from .eligibility import Reason, check_eligibility
 from .errors import ApplicationMismatch, NotFound
 from .models import Applicant, Application, ApplicationStatus
-from .store import Store, insert_ignore, live_permit
+from .store import Store, insert_ignore, live_permit, write
 from .types import require_utc
 from .views import ApplicantData, ApplicationData, ApplicationDecision
 
@@ -87,7 +87,7 @@ def submit_application(
         append(session, actor=actor, action="application.decide", result=outcome, now=now)
         return ApplicationDecision(row.id, not reasons, tuple(reasons))
 
-    return store.write(now, work)
+    return write(store, now, work)
 
 
 def check_application(

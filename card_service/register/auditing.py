@@ -1,50 +1,24 @@
-"""The register's glue to the audit log: sealing after a write, and audit-only entries.
+"""Audit-only entries: events the register records without changing its state (a
+verification done for a relying party).
 
-Each use case appends its own audit entry inside its transaction
-(:func:`card_service.audit.append`, the audit chain head locked last); what lives here is what
-happens *around* those transactions: the signed checkpoint that seals the log every
-``checkpoint_every`` entries (docs/register.md, "Checkpoints"), and entries that record an
-event without changing the register (a verification done for a relying party).
+Every other use case appends its own audit entry inside its transaction
+(:func:`card_service.audit.append`, the audit chain head locked last), and
+:func:`.store.write` seals the log with a signed checkpoint when one is due
+(docs/register.md, "Checkpoints").
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
-from card_service.audit import append, maybe_checkpoint
+from card_service.audit import append
 
+from .store import Store, write
 from .types import require_utc
 
-if TYPE_CHECKING:
-    from .store import Store
-
-__all__ = ["record_verification", "seal_if_due"]
-
-log = logging.getLogger(__name__)
-
-
-def seal_if_due(store: Store, now: dt.datetime) -> None:
-    """After a committed write: sign a checkpoint if one is due (and a signer is set).
-
-    A failure is logged, never raised: the state change stands, the chain is intact, and the
-    next write retries the seal.
-    """
-    if store.checkpoint_signer is None:
-        return
-    try:
-        maybe_checkpoint(
-            store.engine,
-            store.checkpoint_signer,
-            store.checkpoint_every,
-            now,
-            store.checkpoint_witness,
-        )
-    except Exception:  # the chain is intact; the next write retries the seal
-        log.exception("audit checkpoint failed")
+__all__ = ["record_verification"]
 
 
 def record_verification(
@@ -63,4 +37,4 @@ def record_verification(
             permit_number=permit_number,
         )
 
-    store.write(now, work)
+    write(store, now, work)

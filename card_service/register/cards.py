@@ -12,7 +12,7 @@ from card_service.audit import append
 
 from .errors import ActivePermitExists, CardBusy, InvalidCardSerial, InvalidState, NotFound
 from .models import LIVE_PERMIT_STATES, Card, CardState, Permit
-from .store import Store, insert_ignore, load_view
+from .store import Store, insert_ignore, load_view, write
 from .types import require_utc
 from .views import PermitView
 
@@ -70,7 +70,7 @@ def terminate_card(store: Store, card_serial: str, actor: str, now: dt.datetime)
         card.state, card.updated_at = CardState.TERMINATED.value, now
         append(session, actor=actor, action="card.terminate", result="ok", now=now)
 
-    store.write(now, work)
+    write(store, now, work)
 
 
 def permit_for_card(store: Store, card_serial: str) -> PermitView | None:

@@ -11,7 +11,7 @@ from card_service.record.schedule import EndorsementNotDue, local_date, next_end
 
 from .errors import InvalidState
 from .models import Endorsement, PermitState
-from .store import Store, endorsement_rows, get_permit
+from .store import Store, endorsement_rows, get_permit, write
 from .types import require_utc
 from .views import EndorsementRecord
 
@@ -59,4 +59,4 @@ def record_endorsement(
             permit_number, row.sequence, today, period.start, period.end, period.late
         )
 
-    return store.write(now, work)
+    return write(store, now, work)

@@ -21,7 +21,7 @@ from .cards import bind_card
 from .errors import InvalidDigest, InvalidState, NotEligible, NotFound, Superseded
 from .models import Application, ApplicationStatus, Card, CardState, Permit, PermitState
 from .permit_numbers import allocate_sequence, format_permit_number
-from .store import Store, get_permit, load_view
+from .store import Store, authority, get_permit, load_view, write
 from .types import require_utc
 from .views import PermitView, Reservation
 
@@ -68,8 +68,8 @@ def reserve(
     today = local_date(now)
     # lock order: counter, card, permit rows, audit head
     if sequence is None:
-        sequence = allocate_sequence(session, store.authority(), today.year)
-    number = format_permit_number(store.authority(), today.year, sequence)
+        sequence = allocate_sequence(session, authority(store), today.year)
+    number = format_permit_number(authority(store), today.year, sequence)
     bind_card(session, card_serial, application.applicant_id, now)
     permit = Permit(
         number=number,
@@ -134,7 +134,7 @@ def reserve_permit(
             replaces=application.replaces_permit,
         )
 
-    return store.write(now, work)
+    return write(store, now, work)
 
 
 def mark_issued(
@@ -183,7 +183,7 @@ def mark_issued(
         # just issued: no endorsement or revocation yet (saves two queries per issuance)
         return PermitView.of(permit, (), None)
 
-    return store.write(now, work)
+    return write(store, now, work)
 
 
 def abandon(
@@ -220,7 +220,7 @@ def abandon(
         session.flush()
         return load_view(session, permit)
 
-    return store.write(now, work)
+    return write(store, now, work)
 
 
 def pending_issuances(

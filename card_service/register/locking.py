@@ -20,7 +20,7 @@ from card_service.audit import append
 
 from .errors import InvalidState, Superseded
 from .models import Permit, PermitState
-from .store import Store, get_permit, load_view
+from .store import Store, get_permit, load_view, write
 from .types import require_utc
 from .views import PermitView
 
@@ -57,7 +57,7 @@ def confirm_locked(store: Store, permit_number: str, now: dt.datetime, actor: st
             permit_number=permit_number,
         )
 
-    store.write(now, work)
+    write(store, now, work)
 
 
 def lock_card(
@@ -68,17 +68,10 @@ def lock_card(
     actor: str,
     lock: Callable[[], None] | None,
 ) -> None:
-    """Lock the card of a lock-pending permit and confirm it, decided in one transaction.
-
-    The permit row is locked (``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` serialises
-    anyway) and must still be ISSUED and bound to ``card_serial``: then ``lock`` - the
-    card command, a single APDU - runs *inside* the transaction and the lock is
-    recorded (``card.lock``).  A concurrent ``replace`` of the permit therefore
-    either commits first (this raises :class:`Superseded` and the card is never
-    locked) or waits and sees the lock confirmed.  If ``lock`` raises, nothing is
-    recorded (lock pending, as before).  Already confirmed: ``lock`` still runs (the
-    caller's card holds the issued record) and nothing is recorded twice.
-    """
+    """Lock the card of a lock-pending permit and confirm it, decided in one transaction:
+    ``lock`` (the card command) runs inside it, after the locked permit row was found still
+    ISSUED on ``card_serial`` (else :class:`Superseded`); the full contract is on
+    :meth:`.service.Register.lock_card`."""
     now = require_utc(now)
 
     def work(session: Session) -> None:
@@ -101,7 +94,7 @@ def lock_card(
             permit_number=permit_number,
         )
 
-    store.write(now, work)
+    write(store, now, work)
 
 
 def lock_pending(store: Store, application_id: int | None = None) -> list[PermitView]:

@@ -27,7 +27,7 @@ from .models import (
 )
 from .permit_numbers import allocate_sequence
 from .residence import permit_residence
-from .store import Store, get_permit, load_view
+from .store import Store, authority, get_permit, load_view, write
 from .types import require_utc
 from .views import PermitView, Reservation
 
@@ -108,7 +108,7 @@ def revoke(
         revoke_row(session, permit, why, effective_at, actor, now)
         return load_view(session, permit)
 
-    return store.write(now, work)
+    return write(store, now, work)
 
 
 def replace(
@@ -129,7 +129,7 @@ def replace(
 
     def work(session: Session) -> Reservation:
         # lock order as everywhere: counter, permit rows, card, audit head (last)
-        sequence = allocate_sequence(session, store.authority(), local_date(now).year)
+        sequence = allocate_sequence(session, authority(store), local_date(now).year)
         old = get_permit(session, permit_number)
         if lock_pending_only and (
             old.state != PermitState.ISSUED or old.card_locked_at is not None
@@ -174,4 +174,4 @@ def replace(
             ),
         )
 
-    return store.write(now, work)
+    return write(store, now, work)

@@ -2,7 +2,7 @@
 reads through.
 
 :class:`Store` holds what a register is configured with (engine, issuing authority, audit
-sealing) and runs each use case as *one* transaction (:meth:`Store.write`): the state change
+sealing); :func:`write` runs each use case as *one* transaction: the state change
 and its audit entry commit together or not at all; a unique-index violation becomes a
 register error; afterwards the audit log is sealed if a checkpoint is due.  The use-case
 modules (:mod:`.applications`, :mod:`.issuance`, :mod:`.locking`, :mod:`.endorsements`,
@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -27,9 +28,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from card_service.audit import CheckpointSigner, WitnessDir
+from card_service.audit import CheckpointSigner, WitnessDir, maybe_checkpoint
 
-from .auditing import seal_if_due
 from .db import transaction
 from .errors import ActivePermitExists, CardBusy, InvalidState, NotFound
 from .models import LIVE_PERMIT_STATES, Endorsement, Permit, RegisterMeta, Revocation
@@ -40,18 +40,22 @@ from .views import PermitView
 
 __all__ = [
     "Store",
+    "authority",
     "endorsement_rows",
     "get_permit",
     "insert_ignore",
     "live_permit",
     "load_view",
+    "seal_if_due",
+    "write",
 ]
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 class Store:
-    """A register's configuration and its write transaction (see the module docstring)."""
+    """A register's configuration (engine, authority, audit sealing) and its person key."""
 
     def __init__(
         self,
@@ -73,26 +77,6 @@ class Store:
         self.checkpoint_witness = checkpoint_witness
         self._person_key: bytes | None = None
 
-    def write(self, now: dt.datetime, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in one transaction, then seal the audit log if a checkpoint is due."""
-        require_utc(now)
-        try:
-            with transaction(self.engine) as session:
-                result = work(session)
-        except IntegrityError as exc:
-            mapped = _integrity_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from None
-        seal_if_due(self, now)
-        return result
-
-    def authority(self) -> str:
-        """The issuing authority code; :class:`InvalidState` on a read-only register."""
-        if self.authority_code is None:
-            raise InvalidState("no issuing authority code configured (PERMIT_AUTHORITY_CODE)")
-        return self.authority_code
-
     def person_key(self) -> bytes:
         if self._person_key is None:
             with Session(self.engine) as session:
@@ -106,6 +90,50 @@ class Store:
         """HMAC-SHA256 of the (upper-cased) ID number under the register's person key."""
         key = self.person_key()
         return hmac.new(key, id_number.strip().upper().encode(), hashlib.sha256).hexdigest()
+
+
+def write(store: Store, now: dt.datetime, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one transaction, then seal the audit log if a checkpoint is due.
+
+    A unique-index violation is mapped to :class:`ActivePermitExists` / :class:`CardBusy`."""
+    require_utc(now)
+    try:
+        with transaction(store.engine) as session:
+            result = work(session)
+    except IntegrityError as exc:
+        mapped = _integrity_error(exc)
+        if mapped is exc:
+            raise
+        raise mapped from None
+    seal_if_due(store, now)
+    return result
+
+
+def seal_if_due(store: Store, now: dt.datetime) -> None:
+    """After a committed write: sign a checkpoint if one is due (and a signer is set).
+
+    A failure is logged, never raised: the state change stands, the chain is intact, and the
+    next write retries the seal.
+    """
+    if store.checkpoint_signer is None:
+        return
+    try:
+        maybe_checkpoint(
+            store.engine,
+            store.checkpoint_signer,
+            store.checkpoint_every,
+            now,
+            store.checkpoint_witness,
+        )
+    except Exception:  # the chain is intact; the next write retries the seal
+        log.exception("audit checkpoint failed")
+
+
+def authority(store: Store) -> str:
+    """The issuing authority code; :class:`InvalidState` on a read-only register."""
+    if store.authority_code is None:
+        raise InvalidState("no issuing authority code configured (PERMIT_AUTHORITY_CODE)")
+    return store.authority_code
 
 
 def _integrity_error(exc: IntegrityError) -> Exception:
