@@ -33,6 +33,8 @@ from sqlmodel import Session
 from card_service.settings import permit_home
 from keys.fsutil import UnsafePathError, ensure_private_dir
 
+from .errors import RegisterConfigError
+
 __all__ = [
     "DATABASE_URL_ENV",
     "SQLITE_BUSY_TIMEOUT_S",
@@ -123,7 +125,7 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:"):
-            raise ValueError("the register needs a SQLite file, not an in-memory database")
+            raise RegisterConfigError("the register needs a SQLite file, not an in-memory database")
         if not parsed.database.startswith("file:"):  # a URI names its file in its own syntax
             _private_sqlite_file(parsed.database)
         engine = create_engine(
@@ -148,7 +150,9 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
             pool_timeout=60,
         )
     else:
-        raise ValueError(f"unsupported database {parsed.get_backend_name()!r} (sqlite, postgresql)")
+        raise RegisterConfigError(
+            f"unsupported database {parsed.get_backend_name()!r} (sqlite, postgresql)"
+        )
     log.debug("register database %s", redacted_url(url))
     return engine
 

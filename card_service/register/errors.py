@@ -8,9 +8,14 @@ __all__ = [
     "ActivePermitExists",
     "ApplicationMismatch",
     "CardBusy",
+    "InvalidCardSerial",
+    "InvalidDigest",
+    "InvalidInput",
+    "InvalidReason",
     "InvalidState",
     "NotEligible",
     "NotFound",
+    "RegisterConfigError",
     "RegisterError",
     "Superseded",
 ]
@@ -76,3 +81,38 @@ class ApplicationMismatch(RegisterError):
     def __init__(self, fields: tuple[str, ...]) -> None:
         super().__init__("the application data differs from the register's: " + ", ".join(fields))
         self.fields = fields
+
+
+class InvalidInput(RegisterError, ValueError):
+    """A malformed argument a caller can send (a CLI flag, an HTTP field).
+
+    Also a ``ValueError``, as these were before they had a code, so callers that catch
+    ``ValueError`` keep working."""
+
+    code = "invalid_input"
+    kind = ErrorKind.INVALID
+
+
+class InvalidReason(InvalidInput):
+    """A revocation or replacement reason the operation does not take."""
+
+    code = "invalid_reason"
+
+
+class InvalidCardSerial(InvalidInput):
+    code = "invalid_card_serial"
+
+
+class InvalidDigest(InvalidInput):
+    """An MSO or record digest that is not lower-case hex SHA-256."""
+
+    code = "invalid_digest"
+
+
+class RegisterConfigError(RegisterError, ValueError):
+    """The register's configuration is unusable (database URL, ``$PERMIT_AUDIT_...``).
+
+    A ``ValueError`` too: the command line reports these as usage errors."""
+
+    code = "register_config"
+    kind = ErrorKind.CONFIG

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from card_service.record.schedule import (
     endorsement_status,
@@ -19,7 +20,19 @@ from card_service.record.schedule import (
     minus_one_month,
 )
 
-__all__ = ["EndorsementView", "ResidenceStatus", "residence_status"]
+from .models import PermitState
+from .types import require_utc
+
+if TYPE_CHECKING:  # views imports EndorsementView from here
+    from .views import PermitView
+
+__all__ = [
+    "EndorsementView",
+    "ResidenceStatus",
+    "effective_state",
+    "permit_residence",
+    "residence_status",
+]
 
 
 @dataclass(frozen=True)
@@ -79,3 +92,26 @@ def residence_status(
         in_window=minus_one_month(status.next_due) <= on <= status.next_due,
         suspended=status.suspended,
     )
+
+
+def permit_residence(view: PermitView, now: dt.datetime) -> ResidenceStatus:
+    """:func:`residence_status` of a registered permit at ``now``."""
+    return residence_status(
+        view.residence_began,
+        view.first_endorsement_due,
+        view.endorsements,
+        now,
+        view.residence_counted_from,
+    )
+
+
+def effective_state(view: PermitView, now: dt.datetime) -> str:
+    """RESERVED, ISSUED, SUSPENDED (computed), REVOKED (from its effective time) or
+    ABANDONED: the stored state as a relying party sees it at ``now``."""
+    if view.state == PermitState.REVOKED:
+        assert view.revocation_effective_at is not None
+        if require_utc(now) >= view.revocation_effective_at:
+            return "REVOKED"
+    elif view.state != PermitState.ISSUED:
+        return view.state.value
+    return "SUSPENDED" if permit_residence(view, now).suspended else "ISSUED"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from .errors import RegisterConfigError
 from .permit_numbers import check_authority_code
 
 __all__ = [
@@ -35,5 +36,5 @@ def checkpoint_every(env: Mapping[str, str] | None = None) -> int:
     if not raw:
         return DEFAULT_CHECKPOINT_EVERY
     if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
-        raise ValueError(f"{CHECKPOINT_EVERY_ENV} must be a whole number from 1 to 100000")
+        raise RegisterConfigError(f"{CHECKPOINT_EVERY_ENV} must be a whole number from 1 to 100000")
     return int(raw)

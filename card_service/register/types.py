@@ -9,21 +9,18 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UtcDateTime", "require_utc"]
+# The one timezone check (keys/clock.py), re-exported: the audit package imports it from here.
+from keys.clock import NaiveDateTime, require_utc
 
-
-def require_utc(value: dt.datetime) -> dt.datetime:
-    """``value`` in UTC; naive datetimes are refused (time is always tz-aware here)."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("datetimes must be timezone-aware")
-    return value.astimezone(dt.UTC)
+__all__ = ["NaiveDateTime", "UtcDateTime", "require_utc"]
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
     """A tz-aware UTC instant on both databases.
 
     PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value is stored as
-    naive UTC text and made aware again when read.  Naive values are refused on write.
+    naive UTC text and made aware again when read.  Naive values are refused on write
+    (:class:`NaiveDateTime`, a ``ValueError``).
     """
 
     impl = DateTime(timezone=True)
@@ -32,7 +29,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        utc = require_utc(value)
+        utc = require_utc(value, "a stored instant")
         return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:

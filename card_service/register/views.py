@@ -1,20 +1,25 @@
-"""Immutable results handed out by the register (no ORM objects escape a transaction)."""
+"""Immutable results handed out by the register (no ORM objects escape a transaction), and
+the read-only summaries built from them (:func:`permit_history`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from .models import Permit, PermitState
-from .residence import EndorsementView
+from .residence import EndorsementView, effective_state, permit_residence
 
 __all__ = [
     "ApplicantData",
     "ApplicationData",
     "ApplicationDecision",
     "EndorsementRecord",
+    "PermitHistory",
+    "PermitReader",
     "PermitView",
     "Reservation",
+    "permit_history",
 ]
 
 
@@ -144,3 +149,80 @@ class PermitView:
             self.replaces_permit,
             self.residence_counted_from,
         )
+
+
+class PermitReader(Protocol):
+    """What :func:`permit_history` needs of a register (a :class:`~.service.Register`)."""
+
+    def permit(self, permit_number: str) -> PermitView: ...
+
+
+@dataclass(frozen=True)
+class PermitHistory:
+    """One permit as ``permit register show`` prints it: its state, effective state, years
+    of residence and endorsement window at one instant.  No personal data: the permit is
+    named by number and card serial only.
+
+    ``endorsements`` (the permit's history) is carried for callers that list it; it is not
+    part of :meth:`to_json`, which is exactly the summary the CLI has always printed.
+    """
+
+    number: str
+    state: str
+    effective_state: str
+    card_serial: str
+    issue_date: dt.date
+    years_of_residence: int
+    residence_counted_from: dt.date
+    covered_until: dt.date
+    next_due: dt.date
+    window_opens: dt.date
+    replaces_permit: str | None
+    revocation_reason: str | None
+    endorsements: tuple[EndorsementView, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as JSON-ready values (dates ISO 8601), keys in display order."""
+        return {
+            "number": self.number,
+            "state": self.state,
+            "effective_state": self.effective_state,
+            "card_serial": self.card_serial,
+            "issue_date": self.issue_date.isoformat(),
+            "years_of_residence": self.years_of_residence,
+            "residence_counted_from": self.residence_counted_from.isoformat(),
+            "covered_until": self.covered_until.isoformat(),
+            "next_due": self.next_due.isoformat(),
+            "window_opens": self.window_opens.isoformat(),
+            "replaces_permit": self.replaces_permit,
+            "revocation_reason": self.revocation_reason,
+        }
+
+
+def permit_history(
+    register: PermitReader, number: str, now: dt.datetime | None = None
+) -> PermitHistory:
+    """The permit ``number`` with its history at ``now`` (default: the current time), read
+    in one go, so state and schedule come from the same snapshot.
+
+    :class:`~.errors.NotFound` if there is no such permit.
+    """
+    if now is None:
+        now = dt.datetime.now(dt.UTC)
+    view = register.permit(number)
+    status = permit_residence(view, now)
+    return PermitHistory(
+        number=view.number,
+        state=view.state.value,
+        effective_state=effective_state(view, now),
+        card_serial=view.card_serial,
+        issue_date=view.issue_date,
+        years_of_residence=status.years_of_residence,
+        residence_counted_from=status.counted_from,
+        covered_until=status.covered_until,
+        next_due=status.next_due,
+        window_opens=status.window_opens,
+        replaces_permit=view.replaces_permit,
+        revocation_reason=view.revocation_reason,
+        endorsements=view.endorsements,
+    )
