@@ -9,16 +9,20 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from card_service.audit import append
+from card_service.record.data import TEXT_LIMITS, text_problem
 from card_service.record.schedule import local_date
 
 from .eligibility import Reason, check_eligibility
-from .errors import ApplicationMismatch, NotFound
+from .errors import ApplicationMismatch, InvalidInput, NotFound
 from .models import Applicant, Application, ApplicationStatus
 from .store import Store, insert_ignore, live_permit, write
 from .types import require_utc
 from .views import ApplicantData, ApplicationData, ApplicationDecision
 
-__all__ = ["check_application", "submit_application"]
+__all__ = ["EVIDENCE_REF_MAX_BYTES", "check_application", "submit_application"]
+
+#: Longest evidence reference (UTF-8 bytes) an application may carry.
+EVIDENCE_REF_MAX_BYTES = 100
 
 #: Application fields compared by :func:`check_application`, and the name reported for each.
 _COMPARED = (
@@ -37,8 +41,16 @@ def submit_application(
     actor: str,
     now: dt.datetime,
 ) -> ApplicationDecision:
-    """Store the application and decide Article 2 eligibility (stored either way)."""
+    """Store the application and decide Article 2 eligibility (stored either way).
+
+    Text the signed record could not carry (control, bidi or other format characters, over
+    its byte limit) is refused outright with :class:`InvalidInput` naming the fields, before
+    anything is stored: the register is the last gate before a permit number is used, and
+    callers other than the CLI (the HTTP API) reach it directly.  An empty field is not
+    refused here: it is an eligibility reason, decided and stored as before.
+    """
     now = require_utc(now)
+    _check_texts(applicant, application)
     digest = store.id_number_hmac(applicant.id_number)
 
     def work(session: Session) -> ApplicationDecision:
@@ -117,3 +129,21 @@ def check_application(
                 differs.append(reported)
     if differs:
         raise ApplicationMismatch(tuple(differs))
+
+
+def _check_texts(applicant: ApplicantData, application: ApplicationData) -> None:
+    texts = {
+        "applicant.name": (applicant.name, TEXT_LIMITS["full_name"]),
+        "application.residence_address": (
+            application.residence_address,
+            TEXT_LIMITS["residence_address"],
+        ),
+        "application.evidence_ref": (application.evidence_ref, EVIDENCE_REF_MAX_BYTES),
+    }
+    bad = [
+        name
+        for name, (value, limit) in texts.items()
+        if isinstance(value, str) and value.strip() and text_problem(value, limit) is not None
+    ]
+    if bad:
+        raise InvalidInput("text the record cannot carry in: " + ", ".join(bad))

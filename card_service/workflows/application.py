@@ -27,6 +27,7 @@ from card_service.record import citizen_id as citizen_ids
 from card_service.record.data import EARLIEST_BIRTH, LATEST_DATE, TEXT_LIMITS, text_problem
 from card_service.record.portrait import check_jpeg
 from card_service.record.schedule import add_years
+from card_service.register.applications import EVIDENCE_REF_MAX_BYTES
 from card_service.register.views import ApplicantData, ApplicationData
 from permit_errors import ErrorKind, PermitError
 
@@ -44,8 +45,6 @@ FORMAT = "permit-application/1"
 APPLICATION_MAX_BYTES = 64 * 1024
 #: Deepest JSON nesting accepted (the format needs 2).
 MAX_JSON_DEPTH = 8
-#: The register's evidence reference (not signed; same character rules as the record).
-EVIDENCE_REF_MAX_BYTES = 100
 #: Validity of a permit in years from the issue date.
 VALIDITY_YEARS = 5
 

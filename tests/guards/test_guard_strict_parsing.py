@@ -13,7 +13,7 @@ New here:
 * a FIFO given as the application, record or endorsements file (must not hang);
 * the trust directory a relying party is given (``--trust DIR``): a FIFO or ``/dev/zero``
   in place of its files was a hang and an unbounded read (now ``keys.fsutil.read_regular_file``);
-* the register's own submission of a name the record cannot sign (xfail: register/).
+* the register's own submission of a name the record cannot sign (refused: InvalidInput).
 """
 
 from __future__ import annotations
@@ -209,11 +209,6 @@ def station(tmp_path: Path) -> Any:
     w.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Register.submit_application approves a name the record cannot sign (only an "
-    "empty name is refused); the CLI path refuses it earlier (report: issue 9 section 5)",
-)
 @pytest.mark.parametrize("name", ["张\x1b[31m伟", "张伟\u202e", "张\x00伟", "张\u200b伟"])
 def test_the_register_does_not_approve_a_name_the_record_cannot_sign(
     station: Station, name: str
@@ -221,8 +216,21 @@ def test_the_register_does_not_approve_a_name_the_record_cannot_sign(
     app = synthetic_application(NOW, seed=11)
     person = app.applicant_data()
     bad = ApplicantData(person.id_number, name, person.birth_date)
-    try:
-        decision = station.register.submit_application(bad, app.application_data(), "officer", NOW)
-    except ValueError:
-        return  # refused outright: fine
-    assert not decision.approved
+    from sqlalchemy import func, select
+
+    from card_service.register.errors import InvalidInput
+    from card_service.register.models import Applicant, Application
+
+    def rows() -> tuple[int, int]:
+        with station.register.engine.connect() as conn:
+            return tuple(  # type: ignore[return-value]
+                conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (Applicant, Application)
+            )
+
+    before = rows()
+    with pytest.raises(InvalidInput) as refused:
+        station.register.submit_application(bad, app.application_data(), "officer", NOW)
+    assert refused.value.code == "invalid_input"
+    assert "applicant.name" in str(refused.value) and name not in str(refused.value)
+    assert rows() == before  # refused before anything was stored
