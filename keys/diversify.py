@@ -59,8 +59,9 @@ __all__ = [
 class KdfConstant(IntEnum):
     """Derivation constants (byte 12 of the SP 800-108 derivation data).
 
-    The same values as ``card_service.card.wire.KdfConstant``, the card side's copy of the
-    spec (the simulator must not depend on the key library); a test keeps them equal.
+    Defined here only: ``card_service.card.wire`` re-exports them (with :data:`SERIAL_LENGTH`
+    and :data:`KEY_LENGTH`) as wire constants of docs/card-application.md for the card
+    protocol layer and the simulator.
     """
 
     CARD_CRYPTOGRAM = 0x00

@@ -3,12 +3,16 @@
 This module is the only code shared between the host side (``card_service.card``)
 and the card side (``simulators``).  Everything here is defined normatively in
 ``docs/card-application.md``; change both together.  It must stay free of logic
-and of imports from the rest of the project.
+and of imports from the rest of the project, with one exception: the SCP03 derivation
+constants, the serial length and the key length are defined once, in the key library
+(``keys/diversify.py``, a leaf that cannot import this module), and re-exported here.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+
+from keys import diversify as _diversify
 
 #: Application identifier: proprietary RID ``F0`` + ASCII "PERMIT" + version 01.
 AID = bytes.fromhex("F05045524D495401")
@@ -160,24 +164,13 @@ SCP_I_PARAMETER = 0x60  # R-MAC and R-ENCRYPTION supported, random card challeng
 DIVERSIFICATION_METHOD = bytes.fromhex("0001")
 
 
-class KdfConstant(IntEnum):
-    """Derivation constants (byte 12 of the SP 800-108 derivation data)."""
-
-    CARD_CRYPTOGRAM = 0x00
-    HOST_CRYPTOGRAM = 0x01
-    S_ENC = 0x04
-    S_MAC = 0x06
-    S_RMAC = 0x07
-    # static card keys diversified from the issuer master key (proprietary)
-    CARD_K_ENC = 0x81
-    CARD_K_MAC = 0x82
-    CARD_K_DEK = 0x83
-
-
-#: Card serial length in bytes.
-SERIAL_LENGTH = 8
-#: AES key length of the application's secure channel keys (AES-128).
-KEY_LENGTH = 16
+#: The SCP03 derivation constants (``KdfConstant``), the card serial length and the AES key
+#: length are defined once, in the key library that derives card keys (``keys/diversify.py``),
+#: and are wire constants of this specification too: re-exported here for the card side
+#: (the simulator) and the host's card protocol layer.
+KdfConstant = _diversify.KdfConstant
+SERIAL_LENGTH = _diversify.SERIAL_LENGTH
+KEY_LENGTH = _diversify.KEY_LENGTH
 
 #: PIN / PUK formats: ASCII digits, padded to 8 bytes with 0xFF.
 PIN_MIN_LENGTH = 6
