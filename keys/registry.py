@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .clock import require_utc
 from .errors import CorruptKeyFile, KeysNotInitialised
 from .fsutil import write_private_file
 from .profiles import PkiPolicy, SignerRole
@@ -60,10 +61,7 @@ def _t(value: dt.datetime | None) -> str | None:
 
 
 def _p(value: Any) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(str(value))
-    if parsed.tzinfo is None:
-        raise ValueError("naive time")
-    return parsed
+    return require_utc(dt.datetime.fromisoformat(str(value)), "a registry time")
 
 
 @dataclass
