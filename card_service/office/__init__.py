@@ -49,8 +49,8 @@ __all__ = [
     "RegisterMigrated",
     "RootRolledOver",
     "SampleRecord",
+    "Sandbox",
     "Settings",
     "SignerRevoked",
-    "Sandbox",
     "ephemeral_office",
 ]

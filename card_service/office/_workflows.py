@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from card_service.card.access import CardAccess
 from card_service.record import Verifier
-from card_service.register.service import PermitView, Register
+from card_service.register.service import Register
+from card_service.register.views import PermitView
 from card_service.workflows import IssuanceResult, IssuanceWorkflow, IssuerContext
 from card_service.workflows import reconcile as _reconcile
 from card_service.workflows.application import PermitApplication

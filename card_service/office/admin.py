@@ -158,7 +158,12 @@ class AdminUseCases(OfficeCore):
             return self.key_manager().describe(now)
 
     def rotate_keys(
-        self, now: dt.datetime, *, audit: bool = False, master_key: bool = False, if_due: bool = False
+        self,
+        now: dt.datetime,
+        *,
+        audit: bool = False,
+        master_key: bool = False,
+        if_due: bool = False,
     ) -> KeyRotation:
         """Certify a new document (or ``audit``) signer and refresh the CRL - with ``if_due``
         only when none may sign now - or rotate the issuer ``master_key``."""

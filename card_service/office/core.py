@@ -47,8 +47,7 @@ IssuerSource = Callable[[dt.datetime], IssuerContext]
 
 #: What a register failure during a card workflow says (never the driver's text).
 WORKFLOW_DB_FAILED = (
-    "register database failed ({name}): check PERMIT_DATABASE_URL and run "
-    "'permit register migrate'"
+    "register database failed ({name}): check PERMIT_DATABASE_URL and run 'permit register migrate'"
 )
 NO_KEYS = "no keys configured: run 'permit keys init' first"
 

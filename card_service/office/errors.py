@@ -12,12 +12,13 @@ from card_service.card.errors import CardError
 from card_service.register.errors import RegisterError
 from card_service.workflows.application import ApplicationError
 from card_service.workflows.errors import IssuanceError
-from keys.errors import KeyStoreError, KeysNotInitialised, SignerValidationError
+from keys.errors import KeysNotInitialised, KeyStoreError, SignerValidationError
 from permit_env import EnvironmentConfigError
 from permit_errors import ErrorKind, PermitError
 from reader_drivers.errors import ReaderError
 
 __all__ = [
+    "WORKFLOW_ERRORS",
     "ApplicationError",
     "ApplicationRejected",
     "ApprovedNotIssued",
@@ -38,7 +39,6 @@ __all__ = [
     "SimulatorRefused",
     "StorageError",
     "TrustUnavailable",
-    "WORKFLOW_ERRORS",
 ]
 
 

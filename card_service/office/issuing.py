@@ -6,8 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from card_service.record import Verifier
-from card_service.register.service import PermitView
-from card_service.register.views import ApplicationDecision
+from card_service.register.views import ApplicationDecision, PermitView
 from card_service.workflows import IssuanceResult
 from card_service.workflows.application import (
     APPLICATION_MAX_BYTES,

@@ -13,15 +13,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from card_service.audit import AuditReport
 from card_service.audit.checkpoint import SignedCheckpoint
 from card_service.register.residence import ResidenceStatus
-from card_service.register.service import PermitView, effective_state
+from card_service.register.service import effective_state
+from card_service.register.views import PermitView
 
 __all__ = [
+    "AuditReport",
     "AuditSeal",
     "CardTerminated",
-    "KeysInitialised",
     "KeyRotation",
+    "KeysInitialised",
     "PermitHistory",
     "ReaderStatus",
     "RegisterMigrated",

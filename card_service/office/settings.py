@@ -77,9 +77,7 @@ class Settings:
         env = {k: v for k, v in environ.items() if k.startswith("PERMIT_") or k in _HOME_VARS}
         environment = current(env)
         home_env = {k: v for k, v in env.items() if k in _HOME_VARS}
-        key_env = {
-            k: v for k, v in env.items() if k.startswith(_KEY_PREFIXES) or k in _HOME_VARS
-        }
+        key_env = {k: v for k, v in env.items() if k.startswith(_KEY_PREFIXES) or k in _HOME_VARS}
         return cls(
             environment=environment,
             home=home_path(home_env),

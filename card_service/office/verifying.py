@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from card_service.record import Verifier, VerificationResult, sign_record
+from card_service.record import VerificationResult, Verifier, sign_record
 from card_service.record.endorsement import ENDORSEMENTS_MAX_BYTES
 from card_service.record.issuer_signed import RECORD_MAX_BYTES
 from card_service.record.sample import synthetic_applicant
@@ -52,12 +52,16 @@ class VerifyingUseCases(OfficeCore):
         trust = trust if trust is not None else self.trust()
         return Verifier(trust).verify(record, now=now, endorsements=endorsements)
 
-    def sample_record(self, out: Path, now: dt.datetime, *, seed: int | None = None) -> SampleRecord:
+    def sample_record(
+        self, out: Path, now: dt.datetime, *, seed: int | None = None
+    ) -> SampleRecord:
         """Sign a record for a synthetic applicant with the current document signer and
         write it to ``out`` (0600, never through a link).  Its card key is generated and
         discarded: the sample cannot answer a card challenge."""
         issuer = self.issuer(now)
-        signer_id = self.key_manager().current_signer(now).id if self._trust is None else "ephemeral"
+        signer_id = (
+            self.key_manager().current_signer(now).id if self._trust is None else "ephemeral"
+        )
         card_key = ec.generate_private_key(ec.SECP256R1()).public_key()
         record = sign_record(
             synthetic_applicant(now, seed=seed),
