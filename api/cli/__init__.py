@@ -35,7 +35,7 @@ __all__ = ["CliError", "build_parser", "describe", "dispatch", "exit_code", "mai
 
 #: How a command words its failures (``set_defaults(errors=...)``): ``error`` (the default)
 #: ``error: <message>``; ``workflow`` also names the class of a domain failure
-#: (``error: NoCard: ...``); ``plain`` the message alone (``permit readers``, ``permit sim``).
+#: (``error: NoCard: ...``); ``plain`` the message alone (``permit readers``).
 ERROR_STYLES = ("error", "workflow", "plain")
 
 

@@ -68,7 +68,6 @@ def _development_only(
 
 def register(sub: Any) -> None:
     p = sub.add_parser("sim", help="card simulator (development and tests only)")
-    p.set_defaults(errors="plain")
     ssub = p.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
 
     s = ssub.add_parser("start", help="run simulated cards in vpcd readers (foreground)")

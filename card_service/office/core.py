@@ -26,7 +26,6 @@ from card_service.register.db import make_engine
 from card_service.register.service import Register
 from card_service.workflows import IssuanceWorkflow, IssuerContext
 from card_service.workflows.progress import ProgressSink
-from card_service.workflows.verify import register_revocation
 from keys.errors import KeysNotInitialised
 from keys.pki import KeyManager
 from keys.trust import TrustList
@@ -155,7 +154,7 @@ class OfficeCore:
         if self._register_ is None:
             code, every = self.settings.authority_code(), self.settings.checkpoint_every()
             engine = self.engine
-            self.cards  # noqa: B018 - an unusable PERMIT_READERS is refused here, as before
+            _ = self.cards  # an unusable PERMIT_READERS is refused here, as it always was
             signer = None
             if sealing:
                 signer = self.key_manager()
@@ -179,12 +178,6 @@ class OfficeCore:
         if self._trust is not None:
             return self._trust
         return self.key_manager().trust_list()
-
-    def verifier(self, now: dt.datetime) -> Verifier:
-        """A verifier on the issuer's trust list that asks the register about revocation."""
-        if self._verifier is not None:
-            return self._verifier
-        return Verifier(self.issuer(now).trust, revocation=register_revocation(self.register()))
 
     def workflows(self, now: dt.datetime, *, keys: bool = True) -> Workflows:
         """Today's card workflows, bound to this office's parts: the one place they are
