@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import keys as keys_cli
 from api.cli import describe, exit_code
-from permit_errors import PermitError
+from api.cli import keys as keys_cli
 from keys.trust import load_trust_dir
+from permit_errors import PermitError
 
 from .conftest import tree_digest
 

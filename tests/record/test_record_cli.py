@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import record as record_cli
 from api.cli import describe, exit_code
-from permit_errors import PermitError
+from api.cli import record as record_cli
 from card_service.record import present
+from permit_errors import PermitError
 
 PASSPHRASE = "correct horse battery staple 7"
 
