@@ -72,7 +72,7 @@ class OfficeCore:
         self._reader_register: Register | None = register
         self._cards = cards
         self._issuer_source = issuer
-        self._issuers: dict[dt.datetime, IssuerContext] = {}
+        self._issuer: tuple[dt.datetime, IssuerContext] | None = None
         self._trust = trust
         self._verifier = verifier
         self._keys: KeyManager | None = None
@@ -130,19 +130,21 @@ class OfficeCore:
         return self._keys
 
     def issuer(self, now: dt.datetime) -> IssuerContext:
-        """SCP03 keys, the current document signer and the trust list at ``now``."""
-        if now not in self._issuers:
+        """SCP03 keys, the current document signer and the trust list at ``now`` (the last
+        one is kept: a use case asks several times for the same instant)."""
+        if self._issuer is None or self._issuer[0] != now:
             if self._issuer_source is not None:
-                self._issuers[now] = self._issuer_source(now)
+                context = self._issuer_source(now)
             else:
                 manager = self.key_manager()
                 if not manager.initialised():
                     raise KeysNotInitialised(NO_KEYS)
                 try:
-                    self._issuers[now] = IssuerContext.from_key_manager(manager, now)
+                    context = IssuerContext.from_key_manager(manager, now)
                 except ValueError as exc:  # a signer that is not P-256
                     raise OfficeError(str(exc)) from None
-        return self._issuers[now]
+            self._issuer = (now, context)
+        return self._issuer[1]
 
     def register(self, *, sealing: bool = True) -> Register:
         """The register for the officer's use cases (authority code, audit cadence).
