@@ -72,3 +72,16 @@ def test_database_url_and_readers_are_checked_when_opened(tmp_path: Path) -> Non
             office.readers()
     assert "is refused when PERMIT_ENV=production" in describe(refused.value, "workflow")
     assert exit_code(refused.value) == 2
+
+
+def test_a_failure_after_approval_names_the_application_to_retry() -> None:
+    from card_service.office.errors import ApprovedNotIssued
+    from reader_drivers.errors import NoCard
+
+    cause = NoCard("Reader 0")
+    failed = ApprovedNotIssued(cause, 7)
+    assert (failed.code, failed.kind) == (cause.code, cause.kind)
+    assert describe(failed, "workflow") == (
+        f"error: NoCard: {cause} (application 7 is approved: retry with --application-id 7)"
+    )
+    assert exit_code(failed) == 1
