@@ -180,7 +180,7 @@ def _static_keys(log: SecretLog) -> None:
 
     for target in (
         "card_service.card.scp03.diversify_card_keys",
-        "card_service.workflows.sandbox.diversify_card_keys",
+        "card_service.office.ephemeral.diversify_card_keys",
         "simulators.scp03.diversify",
         "simulators.card.diversify",
     ):

@@ -1,27 +1,42 @@
 """The ``permit`` command line.
 
-Subcommands live in small modules that register themselves on the parser.
-Expected failures print one line to stderr and exit 1 (runtime) or 2 (usage); anything
-unexpected prints one line too and exits 70 (the traceback is logged at debug level, ``-vv``).
-Never a traceback.
+Subcommands live in small modules that register themselves on the parser; each parses its
+arguments, calls one use case of the office (:mod:`card_service.office`) and prints the
+result.  Failures are mapped here, in :func:`dispatch`, and nowhere else: an expected failure
+(a :class:`~permit_errors.PermitError`) prints one line to stderr and exits 2 when the
+caller's settings or request are at fault, 1 otherwise; anything unexpected prints one line
+too and exits 70 (the traceback is logged at debug level, ``-vv``).  Never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from keys.fsutil import UnsafePathError
-from keys.home import InsecureDataDirectory
+from card_service.office import Settings
+from card_service.office.errors import (
+    WORKFLOW_ERRORS,
+    ApprovedNotIssued,
+    EnvironmentConfigError,
+    PermitError,
+    RequestInvalid,
+    SettingsError,
+    SimulatorRefused,
+)
 
 from . import audit, keys, readers, record, register, sim, workflows
 from .common import CliError
-from .env import environment
 
-__all__ = ["CliError", "build_parser", "main"]
+__all__ = ["CliError", "build_parser", "describe", "dispatch", "exit_code", "main"]
+
+#: How a command words its failures (``set_defaults(errors=...)``): ``error`` (the default)
+#: ``error: <message>``; ``workflow`` also names the class of a domain failure
+#: (``error: NoCard: ...``); ``plain`` the message alone (``permit readers``).
+ERROR_STYLES = ("error", "workflow", "plain")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,6 +64,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe(exc: PermitError, style: str = "error") -> str:
+    """The one line (after ``permit: ``) that reports ``exc`` for a command of ``style``."""
+    if isinstance(exc, CliError):
+        return str(exc)
+    if isinstance(exc, EnvironmentConfigError):
+        return f"configuration error: {exc}"
+    if isinstance(exc, ApprovedNotIssued):
+        number = exc.application_id
+        hint = f"application {number} is approved: retry with --application-id {number}"
+        return f"{describe(exc.cause, style)} ({hint})"
+    if style == "plain" or isinstance(exc, SimulatorRefused):
+        return str(exc)
+    if style == "workflow" and isinstance(exc, WORKFLOW_ERRORS):
+        return f"error: {type(exc).__name__}: {exc}"
+    return f"error: {exc}"
+
+
+def exit_code(exc: PermitError) -> int:
+    """2 when the settings or the request are at fault, else 1 (a :class:`CliError` says)."""
+    if isinstance(exc, CliError):
+        return exc.exit_code
+    if isinstance(exc, SettingsError | RequestInvalid | EnvironmentConfigError):
+        return 2
+    return 1
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command; an expected failure is one line on stderr and its exit code."""
+    try:
+        code: int = args.func(args)
+        return code
+    except PermitError as exc:
+        print(f"permit: {describe(exc, getattr(args, 'errors', 'error'))}", file=sys.stderr)
+        logging.getLogger("permit").info("failed: %s (%s)", exc.code, exc.kind)
+        return exit_code(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -62,17 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("sqlalchemy", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        environment()  # an unknown PERMIT_ENV is refused for every command
-        code: int = args.func(args)
-        return code
-    except CliError as exc:
-        print(f"permit: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except (InsecureDataDirectory, UnsafePathError) as exc:
-        # a data directory others can read, or an output path that is a link: whichever
-        # command met it first, one line naming the fix
-        print(f"permit: error: {exc}", file=sys.stderr)
-        return 1
+        try:
+            Settings.from_env(os.environ)  # an unknown PERMIT_ENV is refused for every command
+        except PermitError as exc:
+            print(f"permit: {describe(exc)}", file=sys.stderr)
+            return exit_code(exc)
+        return dispatch(args)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug: still one line, never a traceback (details with -vv)

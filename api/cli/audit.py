@@ -22,28 +22,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
+from card_service.office.results import AuditReport
 
-from card_service.audit import (
-    AuditReport,
-    WitnessDir,
-    WitnessError,
-    create_checkpoint,
-    rewitness,
-    verify_audit_log,
-    witness_dir,
-)
-from card_service.audit.trust import local_trust
-from card_service.register.db import make_engine
-from card_service.register.settings import checkpoint_every
-from keys.errors import KeyStoreError, SignerValidationError
-from keys.pki import KeyManager
-from keys.trust import TrustList, load_trust_dir
+from .common import CliError, open_office, print_json
 
-from .common import CliError, print_json
-
-__all__ = ["register"]
+__all__ = ["CliError", "register"]
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -89,52 +72,20 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _witness(arg: Path | None) -> WitnessDir | None:
-    if arg is None:
-        return None
-    path = witness_dir() if arg == _CONFIGURED else arg
-    if not path.is_dir():  # a typo must not read as "nothing witnessed"
-        raise CliError(
-            f"error: no witness directory at {path} (it is made by the first checkpoint)",
-            exit_code=2,
-        )
-    return WitnessDir(path)
-
-
-def _every(arg: int | None) -> int:
-    if arg is not None:
-        return arg
-    try:
-        return checkpoint_every()
-    except ValueError as exc:
-        raise CliError(f"error: {exc}", exit_code=2) from None
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _trust(directory: Path | None) -> TrustList:
-    try:
-        if directory is not None:
-            return load_trust_dir(directory)
-        with KeyManager() as manager:
-            return local_trust(manager)
-    except (KeyStoreError, SignerValidationError) as exc:
-        raise CliError(f"error: no trust list: {exc}") from None
-
-
 def run_verify(args: argparse.Namespace) -> int:
-    trust = _trust(args.trust)
-    witness, every = _witness(args.witness), _every(args.every)
-    engine = make_engine()
-    try:
-        with Session(engine) as session:
-            report = verify_audit_log(session, trust, _now(), witness=witness, every=every)
-    except SQLAlchemyError as exc:
-        raise CliError(f"error: cannot read the audit log ({type(exc).__name__})") from None
-    finally:
-        engine.dispose()
+    configured = args.witness == _CONFIGURED
+    with open_office() as office:
+        report = office.audit_verify(
+            _now(),
+            trust_dir=args.trust,
+            witness=None if configured else args.witness,
+            configured_witness=configured,
+            every=args.every,
+        )
     if args.json:
         print_json(report.to_json())
     else:
@@ -165,25 +116,13 @@ def _summary(report: AuditReport) -> str:
 
 
 def run_checkpoint(args: argparse.Namespace) -> int:
-    now = _now()
-    witness, every = WitnessDir(witness_dir()), _every(None)
-    engine = make_engine()
-    try:
-        written = rewitness(engine, witness)
-        if written:
-            print(f"wrote {len(written)} missing witness file(s), first for entry {written[0]}")
-        with KeyManager() as manager:
-            sealed = create_checkpoint(engine, manager, now, witness=witness, every=every)
-    except (KeyStoreError, WitnessError) as exc:
-        raise CliError(f"error: {exc}") from None
-    except OSError as exc:
-        raise CliError(f"error: cannot write the witness ({exc.strerror})") from None
-    except SQLAlchemyError as exc:
-        raise CliError(f"error: cannot write the audit log ({type(exc).__name__})") from None
-    finally:
-        engine.dispose()
-    if sealed is None:
+    with open_office() as office:
+        seal = office.audit_seal(_now())
+    if seal.rewitnessed:
+        first = seal.rewitnessed[0]
+        print(f"wrote {len(seal.rewitnessed)} missing witness file(s), first for entry {first}")
+    if seal.checkpoint is None:
         print("nothing to seal (empty log or already sealed at the last entry)")
     else:
-        print(f"checkpoint at entry {sealed.seq} signed by {sealed.signer_id}")
+        print(f"checkpoint at entry {seal.checkpoint.seq} signed by {seal.checkpoint.signer_id}")
     return 0

@@ -20,6 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from card_service.office import Office
+from card_service.office.errors import PermitError
+
 #: The instants a command accepts (``--now``, ``--effective``): outside them date arithmetic
 #: (validity windows, China time, endorsement years) could overflow, and no permit exists.
 EARLIEST_INSTANT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -32,12 +35,20 @@ _PERMIT_NUMBER = re.compile(r"[0-9A-Za-z-]{1,64}", re.ASCII)
 _CHUNK = 64 * 1024
 
 
-class CliError(Exception):
-    """An expected failure: printed as one line, exit code ``exit_code``."""
+class CliError(PermitError):
+    """An expected failure of the command line itself (an unreadable input file, a
+    simulator that is not running): printed as ``permit: <message>``, exit ``exit_code``."""
+
+    code = "cli_error"
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def open_office(*, on_progress: Any = None) -> Office:
+    """The office of this process's settings (:meth:`Settings.from_env` of ``os.environ``)."""
+    return Office.from_env(os.environ, on_progress=on_progress)
 
 
 def print_json(value: Any) -> None:

@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from keys.errors import KeyStoreError
-from keys.pki import REVOCATION_REASONS, KeyManager
-from keys.profiles import PkiPolicy, SignerRole
-from keys.store import Algorithm
+from card_service.office import ALGORITHMS, POLICY_DEFAULTS, REVOCATION_REASONS
 
-from .common import CliError, print_json
+from .common import open_office, print_json
 
 __all__ = ["register"]
 
@@ -34,14 +29,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     init = sub.add_parser(
         "init", help="create root, first document and audit signers and master key KVN 1"
     )
-    defaults = PkiPolicy()
+    defaults = POLICY_DEFAULTS
     init.add_argument("--city", default=defaults.city, help="city in certificate names")
     init.add_argument("--organisation", default=defaults.organisation, help="O= of names")
     init.add_argument("--country", default=defaults.country, help="C= of names (ISO 3166)")
     init.add_argument(
         "--algorithm",
         default=defaults.algorithm.value,
-        choices=[a.value for a in Algorithm],
+        choices=list(ALGORITHMS),
         help="signature algorithm of root and signers",
     )
     init.add_argument("--root-validity-days", type=int, default=defaults.root_validity_days)
@@ -98,34 +93,14 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _fail(exc: KeyStoreError) -> CliError:
-    return CliError(f"error: {exc}")
-
-
-def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn key-layer and file-system failures into one-line CLI errors (exit 1)."""
-
-    @functools.wraps(func)
-    def wrapper(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except KeyStoreError as exc:
-            raise _fail(exc) from None
-        except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            raise CliError(f"error: {exc.strerror or type(exc).__name__}{where}") from None
-
-    return wrapper
-
-
-@_guarded
 def run_init(args: argparse.Namespace) -> int:
-    try:
-        policy = PkiPolicy(
+    with open_office() as office:
+        done = office.init_keys(
+            _now(),
             city=args.city,
             organisation=args.organisation,
             country=args.country.upper(),
-            algorithm=Algorithm(args.algorithm),
+            algorithm=args.algorithm,
             root_validity_days=args.root_validity_days,
             signing_window_days=args.signing_window_days,
             permit_validity_days=args.permit_validity_days,
@@ -134,29 +109,17 @@ def run_init(args: argparse.Namespace) -> int:
             crl_url=args.crl_url,
             audit_signing_window_days=args.audit_signing_window_days,
         )
-    except ValueError as exc:
-        raise CliError(f"error: {exc}", exit_code=2) from None
-    try:
-        with KeyManager() as manager:
-            registry = manager.init(_now(), policy)
-    except KeyStoreError as exc:
-        raise _fail(exc) from None
-    signer, auditor = registry.signers[-1], registry.audit_signers[-1]
-    print(f"initialised keys in {manager.directory} ({registry.store} store)")
+    print(f"initialised keys in {done.directory} ({done.store} store)")
     print(
-        f"root {registry.roots[0].id}, signer {signer.id}, audit signer {auditor.id}, "
+        f"root {done.root_id}, signer {done.signer_id}, audit signer {done.audit_signer_id}, "
         "master key KVN 1"
     )
     return 0
 
 
-@_guarded
 def run_list(args: argparse.Namespace) -> int:
-    try:
-        with KeyManager() as manager:
-            info = manager.describe(_now())
-    except KeyStoreError as exc:
-        raise _fail(exc) from None
+    with open_office() as office:
+        info = office.describe_keys(_now())
     if args.json:
         print_json(info)
         return 0
@@ -183,70 +146,41 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guarded
 def run_rotate(args: argparse.Namespace) -> int:
-    now = _now()
-    try:
-        with KeyManager() as manager:
-            if args.master_key:
-                kvn = manager.rotate_master_key(now)
-                print(f"issuer master key rotated to KVN {kvn}")
-                return 0
-            role = SignerRole.AUDIT if args.audit else SignerRole.DOCUMENT
-            before = manager.usable_signer(now, role)
-            record = manager.rotate_signer(now, force=not args.if_due, role=role)
-            manager.refresh_crl(now)
-    except KeyStoreError as exc:
-        raise _fail(exc) from None
-    what = "audit signer" if role is SignerRole.AUDIT else "document signer"
-    if before is not None and record.id == before.id:
-        print(f"{what} {record.id} still in its window; nothing to do")
+    with open_office() as office:
+        done = office.rotate_keys(
+            _now(), audit=args.audit, master_key=args.master_key, if_due=args.if_due
+        )
+    if done.kvn is not None:
+        print(f"issuer master key rotated to KVN {done.kvn}")
+    elif done.unchanged:
+        print(f"{done.what} {done.id} still in its window; nothing to do")
     else:
-        print(f"new {what} {record.id} (signs until {record.signing_not_after})")
+        print(f"new {done.what} {done.id} (signs until {done.signing_not_after})")
     return 0
 
 
-@_guarded
 def run_revoke(args: argparse.Namespace) -> int:
-    try:
-        with KeyManager() as manager:
-            record = manager.revoke_signer(args.signer_id, args.reason, _now())
-            number = manager.registry.crl.number if manager.registry.crl else 0
-    except KeyStoreError as exc:
-        raise _fail(exc) from None
-    what = "audit signer" if record.role is SignerRole.AUDIT else "document signer"
-    print(f"revoked {what} {record.id} ({args.reason}); CRL {number} issued")
+    with open_office() as office:
+        done = office.revoke_signer(args.signer_id, args.reason, _now())
+    print(f"revoked {done.what} {done.id} ({args.reason}); CRL {done.crl_number} issued")
     return 0
 
 
-@_guarded
 def run_rollover(args: argparse.Namespace) -> int:
-    now = _now()
-    with KeyManager() as manager:
-        old = manager.root(now)[0]
-        new = manager.rollover_root(now)
-        signer, auditor = manager.registry.signers[-1], manager.registry.audit_signers[-1]
-    print(f"root {new.id} certified by {old.id} (link {new.link_file})")
-    print(f"new document signer {signer.id} and audit signer {auditor.id} under {new.id}")
+    with open_office() as office:
+        done = office.rollover_root(_now())
+    print(f"root {done.new_root_id} certified by {done.old_root_id} (link {done.link_file})")
+    print(
+        f"new document signer {done.signer_id} and audit signer {done.audit_signer_id} "
+        f"under {done.new_root_id}"
+    )
     print("run 'permit keys export-trust DIR' and give verifiers both roots and the link")
     return 0
 
 
-@_guarded
 def run_export(args: argparse.Namespace) -> int:
-    if args.directory.exists() and not args.directory.is_dir():
-        raise CliError(f"error: {args.directory} exists and is not a directory")
-    try:
-        with KeyManager() as manager:
-            manifest = manager.export_trust(args.directory, _now())
-    except KeyStoreError as exc:
-        raise _fail(exc) from None
-    except OSError as exc:
-        # Reading the key directory fails as CorruptKeyFile above: this is the target.
-        where = f" ({exc.filename})" if exc.filename else ""
-        reason = exc.strerror or type(exc).__name__
-        raise CliError(
-            f"error: cannot write the trust list to {args.directory}: {reason}{where}"
-        ) from None
+    with open_office() as office:
+        manifest = office.export_trust(args.directory, _now())
     print(f"trust list written to {args.directory} ({manifest.name})")
     return 0

@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reader_drivers import ReaderError
-
-from .common import CliError, print_json
-from .env import reader_driver
+from .common import open_office, print_json
 
 
 def register(sub: Any) -> None:
@@ -17,28 +14,12 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--driver", choices=["pcsc", "sim"], default=None, help="reader driver ($PERMIT_READERS)"
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, errors="plain")
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        driver = reader_driver(args.driver)
-    except ValueError as exc:  # unknown driver name, e.g. from $PERMIT_READERS
-        raise CliError(str(exc), exit_code=2) from None
-    except ReaderError as exc:  # e.g. pcscd not running
-        raise CliError(str(exc)) from None
-    try:
-        readers = driver.list_readers()
-    except ReaderError as exc:
-        raise CliError(str(exc)) from None
-    rows = [
-        {
-            "reader": r.name,
-            "card_present": r.card_present,
-            "atr": r.atr.hex().upper() if r.atr else None,
-        }
-        for r in readers
-    ]
+    with open_office() as office:
+        rows = [reader.to_json() for reader in office.readers(args.driver)]
     if args.json:
         print_json(rows)
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -11,17 +12,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from card_service.card.wire import VPCD_DEFAULT_PORT
-from card_service.settings import permit_home
+from card_service.office import Office, Settings
+from card_service.office.errors import PermitError
 
-from .common import CliError, print_json
-from .env import refuse_simulator_in_production
+from .common import CliError, open_office, print_json
 
 if TYPE_CHECKING:
     from simulators.fleet import CardKeyLoader
 
 
+def _settings() -> Settings:
+    return Settings.from_env(os.environ)
+
+
 def sim_dir() -> Path:
-    return permit_home() / "sim"
+    return _settings().data_dir() / "sim"
 
 
 def _nonneg(value: str) -> int:
@@ -55,7 +60,7 @@ def _development_only(
     card keeps its keys, PIN and PUK in clear in its image (docs/simulator.md)."""
 
     def run(args: argparse.Namespace) -> int:
-        refuse_simulator_in_production("`permit sim`")
+        _settings().require_simulator("`permit sim`")
         return func(args)
 
     return run
@@ -111,23 +116,21 @@ def _card_key_loader(mode: str, dev_keys_file: Path) -> CardKeyLoader:
     Every expected failure (key settings, an unreadable or malformed development key
     file) is a one-line :class:`CliError`.
     """
-    from keys import KeyManager, KeyStoreError
-
+    office: Office = open_office()
     try:
-        manager = KeyManager()
-        use_issuer = mode == "issuer" or (mode == "auto" and manager.initialised())
-    except KeyStoreError as exc:
+        initialised = office.keys_initialised()
+    except PermitError as exc:
         raise CliError(f"issuer key store: {exc}") from None
     except OSError as exc:
         raise CliError(f"issuer key store: {exc.strerror or 'I/O error'}") from None
-    if use_issuer:
-        if not manager.initialised():
+    if mode == "issuer" or (mode == "auto" and initialised):
+        if not initialised:
             raise CliError("the issuer keys are not initialised (run `permit keys init`)")
 
         def load(serial: bytes) -> tuple[int, bytes, bytes, bytes]:
             try:
-                keys = manager.card_keys(serial)
-            except KeyStoreError as exc:
+                keys = office.card_keys(serial)
+            except PermitError as exc:
                 raise CliError(f"cannot derive card keys: {exc}") from None
             return keys.kvn, keys.enc, keys.mac, keys.dek
 

@@ -28,6 +28,8 @@ class IssuerContext:
     signer_chain: Sequence[x509.Certificate]
     trust: TrustList
     actor: str = "issuer"
+    #: The key registry's id of the document signer ("ephemeral" for run-time keys).
+    signer_id: str = "ephemeral"
 
     def __repr__(self) -> str:
         return f"IssuerContext(actor={self.actor!r})"
@@ -41,4 +43,6 @@ class IssuerContext:
         is P-256), every root, link and root CRL (``trust_list``), per-card SCP03 keys."""
         signer = manager.document_signer(now)
         trust = manager.trust_list()  # every root, link and root CRL (rollover)
-        return cls(manager.scp03_key_provider(), signer.key, signer.chain, trust, actor)
+        return cls(
+            manager.scp03_key_provider(), signer.key, signer.chain, trust, actor, signer.signer_id
+        )

@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import Engine
 
 from api.cli import audit as audit_cli
+from api.cli import exit_code
 from card_service.audit import WitnessDir, create_checkpoint
 from keys.pki import KeyManager
+from permit_errors import PermitError
 from tests.dbfixtures import NOW
 
 from .attacks import delete_checkpoints, rewrite_history, truncate
@@ -123,20 +125,20 @@ def test_checkpoint_refuses_to_seal_over_a_deleted_witnessed_checkpoint(
     assert cli(["audit", "checkpoint"]) == 0
     delete_checkpoints(db_engine)
     rewrite_history(db_engine, 1)
-    with pytest.raises(audit_cli.CliError, match="witness holds checkpoint 3"):
+    with pytest.raises(PermitError, match="witness holds checkpoint 3"):
         cli(["audit", "checkpoint"])
 
 
 def test_bad_cadence_is_a_usage_error(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PERMIT_AUDIT_CHECKPOINT_EVERY", "zero")
-    with pytest.raises(audit_cli.CliError) as info:
+    with pytest.raises(PermitError) as info:
         cli(["audit", "verify"])
-    assert info.value.exit_code == 2
+    assert exit_code(info.value) == 2  # mapped as api.cli.main maps it
     with pytest.raises(SystemExit):
         cli(["audit", "verify", "--every", "0"])
 
 
 def test_missing_witness_directory_is_a_usage_error(env: Path, tmp_path: Path) -> None:
-    with pytest.raises(audit_cli.CliError, match="no witness directory") as info:
+    with pytest.raises(PermitError, match="no witness directory") as info:
         cli(["audit", "verify", "--witness", str(tmp_path / "typo")])
-    assert info.value.exit_code == 2
+    assert exit_code(info.value) == 2  # mapped as api.cli.main maps it

@@ -117,7 +117,7 @@ def test_permit_verify_cli_says_cloned(
     monkeypatch.setenv("PERMIT_KEY_PASSPHRASE", KEY_PASSPHRASE)
     monkeypatch.setenv("PERMIT_DATABASE_URL", db_url)
     monkeypatch.setenv("PERMIT_AUTHORITY_CODE", "330106")
-    monkeypatch.setattr("api.cli.env.get_driver", lambda *a, **k: driver)
+    monkeypatch.setattr("card_service.office.cards.get_driver", lambda *a, **k: driver)
     monkeypatch.setattr("api.cli.workflows._now", lambda: NOW + dt.timedelta(minutes=1))
 
     assert main(["verify", "--reader", reader, "--json"]) == 0

@@ -113,7 +113,7 @@ def test_permit_issue_cli_at_debug(
     monkeypatch.setenv("PERMIT_KEY_PASSPHRASE", KEY_PASSPHRASE)
     monkeypatch.setenv("PERMIT_DATABASE_URL", db_url)
     monkeypatch.setenv("PERMIT_AUTHORITY_CODE", "330106")
-    monkeypatch.setattr("api.cli.env.get_driver", lambda *a, **k: driver)
+    monkeypatch.setattr("card_service.office.cards.get_driver", lambda *a, **k: driver)
     monkeypatch.setattr("api.cli.workflows._now", lambda: NOW + dt.timedelta(minutes=1))
     assert main(["-vv", "issue", "--reader", reader, str(EXAMPLE)]) == 0
     out = capsys.readouterr()

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from api.cli import describe, exit_code
 from api.cli import keys as keys_cli
-from api.cli.common import CliError
 from keys.trust import load_trust_dir
+from permit_errors import PermitError
 
 from .conftest import tree_digest
 
 
 def run(argv: list[str]) -> int:
-    """What api.cli.main does: parse, call ``func``, one line on CliError."""
+    """What api.cli.main does: parse, call ``func``, one line on a PermitError."""
     parser = argparse.ArgumentParser(prog="permit")
     sub = parser.add_subparsers(dest="command", required=True)
     keys_cli.register(sub)
@@ -27,11 +28,11 @@ def run(argv: list[str]) -> int:
         return int(exc.code) if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args))
-    except CliError as exc:
+    except PermitError as exc:  # mapped as api.cli.main maps it
         import sys
 
-        print(f"permit: {exc}", file=sys.stderr)
-        return exc.exit_code
+        print(f"permit: {describe(exc)}", file=sys.stderr)
+        return exit_code(exc)
 
 
 def test_cli_flow(

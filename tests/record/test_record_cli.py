@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from api.cli import describe, exit_code
 from api.cli import record as record_cli
-from api.cli.common import CliError
 from card_service.record import present
+from permit_errors import PermitError
 
 PASSPHRASE = "correct horse battery staple 7"
 
@@ -23,9 +24,9 @@ def run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except CliError as exc:
-        print(f"permit: {exc}")
-        return exc.exit_code
+    except PermitError as exc:  # mapped as api.cli.main maps it
+        print(f"permit: {describe(exc)}")
+        return exit_code(exc)
     return code
 
 

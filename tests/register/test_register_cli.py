@@ -77,13 +77,14 @@ def test_workflow_commands_seal_the_audit_log_with_the_audit_signer(
     """The register the officer commands use carries the audit signer: with a 2-entry
     interval, its writes seal the log by themselves and `permit audit verify` says OK."""
     import datetime as dt
+    import os
 
     from sqlmodel import Session, select
 
     from api.cli import main
-    from api.cli.workflows import _Env
     from card_service.audit.models import AuditCheckpoint
     from card_service.migrations import upgrade
+    from card_service.office import Office
     from card_service.register.db import make_engine
     from keys.config import KeySettings
     from keys.pki import KeyManager
@@ -108,15 +109,16 @@ def test_workflow_commands_seal_the_audit_log_with_the_audit_signer(
     upgrade(engine)
     engine.dispose()
 
-    station = _Env(now)
-    assert station.register.checkpoint_every == 2
+    station = Office.from_env(os.environ)  # as the officer commands build it
+    register = station.workflows(now).register
+    assert register.checkpoint_every == 2
     for person in range(1, 4):  # three application decisions: sealed after the second
-        approved(station.register, person, now)
+        approved(register, person, now)
     with Session(station.engine) as session:
         sealed = list(session.exec(select(AuditCheckpoint)))
     assert [c.seq for c in sealed] == [2]
     assert sealed[0].signer_id.startswith("audit-")
-    station.engine.dispose()
+    station.close()
     assert main(["audit", "verify"]) == 0
 
     monkeypatch.setenv("PERMIT_AUDIT_CHECKPOINT_EVERY", "0")

@@ -1,0 +1,57 @@
+"""The application layer: one issuing office the CLI and the HTTP API stand on.
+
+* :class:`Settings` - the one place that reads the environment;
+* :class:`Office` - built once from settings, the use cases as methods;
+* :func:`ephemeral_office` / :class:`Sandbox` - the same on run-time keys, a temporary
+  register and simulated readers (tests, demonstrations);
+* :mod:`.errors` - the expected failures an entry point maps, all
+  :class:`~permit_errors.PermitError`.
+
+Entry points import the domain through this package only (tests/guards/test_cli_layering.py).
+"""
+
+from __future__ import annotations
+
+from card_service.register.views import PermitHistory
+
+from .admin import ALGORITHMS, POLICY_DEFAULTS, REVOCATION_REASONS
+from .ephemeral import EphemeralOffice, Sandbox, ephemeral_office
+from .issuing import APPLICATION_MAX_BYTES
+from .office import Office
+from .results import (
+    AuditSeal,
+    CardTerminated,
+    KeyRotation,
+    KeysInitialised,
+    ReaderStatus,
+    RegisterMigrated,
+    RootRolledOver,
+    SampleRecord,
+    SignerRevoked,
+)
+from .settings import Settings
+from .verifying import ENDORSEMENTS_MAX_BYTES, RECORD_MAX_BYTES
+
+__all__ = [
+    "ALGORITHMS",
+    "APPLICATION_MAX_BYTES",
+    "ENDORSEMENTS_MAX_BYTES",
+    "POLICY_DEFAULTS",
+    "RECORD_MAX_BYTES",
+    "REVOCATION_REASONS",
+    "AuditSeal",
+    "CardTerminated",
+    "EphemeralOffice",
+    "KeyRotation",
+    "KeysInitialised",
+    "Office",
+    "PermitHistory",
+    "ReaderStatus",
+    "RegisterMigrated",
+    "RootRolledOver",
+    "SampleRecord",
+    "Sandbox",
+    "Settings",
+    "SignerRevoked",
+    "ephemeral_office",
+]
