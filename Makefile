@@ -40,10 +40,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-## lint: ruff and mypy --strict (configured in pyproject.toml)
+## lint: ruff, mypy --strict and the layering contract (lint-imports), configured in pyproject.toml
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 ## test: lint, then the whole suite (pcsc tests start their own private pcscd)
 test: deps postgres venv lint

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from card_service.workflows.sandbox import Sandbox
+from card_service.office.ephemeral import Sandbox
 from reader_drivers.sim import SimReaderDriver
 from simulators.card import SimulatedCard
 from simulators.metered import MeteredCard

@@ -15,10 +15,10 @@ from typing import Any
 
 from card_service.card.session import PermitCardSession
 from card_service.card.wire import FileId, LifeCycle
+from card_service.office.ephemeral import Sandbox
 from card_service.record import sign_record
 from card_service.workflows.application import PermitApplication
 from card_service.workflows.issuer import IssuerContext
-from card_service.workflows.sandbox import Sandbox
 from reader_drivers.sim import SimReaderDriver
 from simulators.card import SimulatedCard
 

@@ -105,7 +105,7 @@ def test_expected_failures_have_stable_codes(office: EphemeralOffice) -> None:
 
 
 def test_sandbox_is_the_ephemeral_office_parts() -> None:
-    from card_service.workflows.sandbox import Sandbox
+    from card_service.office.ephemeral import Sandbox
 
     with ephemeral_office(NOW, pki=_PKI) as made:
         assert isinstance(made.station, Sandbox)

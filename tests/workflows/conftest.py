@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pytest
 
 from card_service.card.access import CardAccess
+from card_service.office.ephemeral import Sandbox
 from card_service.record.ephemeral_pki import EphemeralPki
-from card_service.workflows.sandbox import Sandbox
 from reader_drivers.sim import SimReaderDriver
 from simulators.card import SimulatedCard
 from tests.dbfixtures import NOW, db_url, postgres_database
