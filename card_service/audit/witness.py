@@ -79,11 +79,10 @@ class WitnessConflict(WitnessError):
     kind = ErrorKind.INTEGRITY
 
 
-def witness_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$PERMIT_AUDIT_WITNESS_DIR``, else ``$PERMIT_HOME/audit-witness``."""
-    env = os.environ if env is None else env
+def witness_dir(env: Mapping[str, str]) -> Path:
+    """``PERMIT_AUDIT_WITNESS_DIR`` of ``env``, else ``$PERMIT_HOME/audit-witness``."""
     value = env.get(WITNESS_DIR_ENV, "").strip()
-    return Path(value).expanduser() if value else permit_home() / "audit-witness"
+    return Path(value).expanduser() if value else permit_home(env) / "audit-witness"
 
 
 def parse_time(text: str) -> dt.datetime:

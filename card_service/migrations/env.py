@@ -32,7 +32,10 @@ def main() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
+    url = context.config.get_main_option("sqlalchemy.url")
+    if not url:  # alembic run by hand: permit's migrations always pass a URL or a connection
+        raise SystemExit("sqlalchemy.url is not set: run 'permit register migrate'")
+    engine = make_engine(url)
     try:
         with engine.begin() as conn:
             _run(conn)

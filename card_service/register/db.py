@@ -50,13 +50,13 @@ DATABASE_URL_ENV = "PERMIT_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_S = 60.0
 
 
-def database_url(env: Mapping[str, str] | None = None) -> str:
-    """``$PERMIT_DATABASE_URL``, else the SQLite file ``$PERMIT_HOME/register.db``."""
-    env = os.environ if env is None else env
+def database_url(env: Mapping[str, str]) -> str:
+    """``PERMIT_DATABASE_URL`` of ``env``, else the SQLite file ``$PERMIT_HOME/register.db``
+    (the application layer's settings pass the environment; nothing here reads it)."""
     url = env.get(DATABASE_URL_ENV, "").strip()
     if url:
         return url
-    return f"sqlite:///{permit_home() / 'register.db'}"
+    return f"sqlite:///{permit_home(env) / 'register.db'}"
 
 
 def redacted_url(url: str) -> str:
@@ -119,9 +119,8 @@ def _sqlite_on_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
-    """An engine for ``url`` (default :func:`database_url`), configured as described above."""
-    url = url or database_url()
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for ``url`` (see :func:`database_url`), configured as described above."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from .errors import RegisterConfigError
@@ -21,17 +20,15 @@ CHECKPOINT_EVERY_ENV = "PERMIT_AUDIT_CHECKPOINT_EVERY"
 DEFAULT_CHECKPOINT_EVERY = 100
 
 
-def authority_code(env: Mapping[str, str] | None = None) -> str | None:
+def authority_code(env: Mapping[str, str]) -> str | None:
     """``$PERMIT_AUTHORITY_CODE`` (6-digit GB/T 2260 code of the issuing authority) or None."""
-    env = os.environ if env is None else env
     value = env.get(AUTHORITY_CODE_ENV, "").strip()
     return check_authority_code(value) if value else None
 
 
-def checkpoint_every(env: Mapping[str, str] | None = None) -> int:
+def checkpoint_every(env: Mapping[str, str]) -> int:
     """``$PERMIT_AUDIT_CHECKPOINT_EVERY``: seal the audit log after this many entries (1-100000,
     default 100)."""
-    env = os.environ if env is None else env
     raw = env.get(CHECKPOINT_EVERY_ENV, "").strip()
     if not raw:
         return DEFAULT_CHECKPOINT_EVERY

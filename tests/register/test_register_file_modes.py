@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from card_service.migrations import upgrade
-from card_service.register.db import make_engine
+from card_service.register.db import database_url, make_engine
 from keys.fsutil import UnsafePathError
 from tests.filemodes import mode
 
@@ -21,9 +21,7 @@ def test_default_register_and_side_files_private(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask: int
 ) -> None:
     home = tmp_path / "new" / "home"
-    monkeypatch.setenv("PERMIT_HOME", str(home))
-    monkeypatch.delenv("PERMIT_DATABASE_URL", raising=False)
-    engine = make_engine()
+    engine = make_engine(database_url({"PERMIT_HOME": str(home)}))
     try:
         upgrade(engine)
         with engine.connect() as conn:  # a reader keeps -wal and -shm in place

@@ -71,6 +71,4 @@ def test_default_url_is_sqlite_under_permit_home(
     assert database_url({"PERMIT_DATABASE_URL": "postgresql+psycopg://x/y"}) == (
         "postgresql+psycopg://x/y"
     )
-    monkeypatch.setenv("PERMIT_HOME", str(tmp_path))
-    monkeypatch.delenv("PERMIT_DATABASE_URL", raising=False)
-    assert database_url() == f"sqlite:///{tmp_path}/register.db"
+    assert database_url({"PERMIT_HOME": str(tmp_path)}) == f"sqlite:///{tmp_path}/register.db"
