@@ -39,8 +39,13 @@ class ErrorKind(StrEnum):
     CONFLICT = "conflict"
     #: A rule refuses it (not eligible, not due, not allowed in this environment).
     REFUSED = "refused"
-    #: A credential was wrong or is blocked (passphrase, token PIN, issuer authentication).
+    #: A credential was wrong or is blocked (passphrase, token PIN, issuer authentication,
+    #: an API key that is unknown, expired or revoked).
     UNAUTHORISED = "unauthorised"
+    #: The caller is known but its role or scope does not allow this (deny by default).
+    FORBIDDEN = "forbidden"
+    #: The caller has made too many requests; ``retry_after`` (seconds) says when to retry.
+    RATE_LIMITED = "rate_limited"
     #: Something needed is not reachable now (reader, card, token, database): try again.
     UNAVAILABLE = "unavailable"
     #: Stored or received data failed an integrity check (corrupt file, tampered log).
