@@ -292,23 +292,11 @@ def _parse_namespace(
     if batch is not None:
         new = tuple.__new__  # ParsedItem(...) without its Python-level __new__
         for item, content, digest in zip(batch, encoded, digests, strict=True):
-            if type(item) is dict and tuple(item) == ITEM_KEYS:
-                digest_id = item["digestID"]
-                salt = item["random"]
-                identifier = item["elementIdentifier"]
-                value = item["elementValue"]
-                if (
-                    type(digest_id) is int
-                    and 0 <= digest_id < 2**31
-                    and type(salt) is bytes
-                    and len(salt) == SALT_BYTES
-                    and type(identifier) is str
-                    and isinstance(value, _SCALARS)
-                ):
-                    fields = (ns, digest_id, identifier, value, content, digest, True)
-                    parsed.append(new(ParsedItem, fields))
-                    continue
-            parsed.append(_parsed_item(ns, item, content, digest, True))
+            ok = _well_formed(item)
+            if ok is not None:
+                parsed.append(new(ParsedItem, (ns, *ok, content, digest, True)))
+            else:
+                parsed.append(_parsed_item(ns, item, content, digest, True))
     else:
         for content, digest in zip(encoded, digests, strict=True):
             try:
@@ -338,24 +326,36 @@ def _decode_signed_batch(encoded: list[bytes], digests: list[bytes], signed: Any
     return None
 
 
+def _well_formed(item: Any) -> tuple[int, str, Any] | None:
+    """``(digestID, elementIdentifier, elementValue)`` of an item whose keys are exactly
+    :data:`ITEM_KEYS` in order and whose values have the right types; ``None`` otherwise
+    (the fast path of :func:`check_item`, which says what is wrong)."""
+    if type(item) is not dict or tuple(item) != ITEM_KEYS:
+        return None
+    digest_id = item["digestID"]
+    salt = item["random"]
+    identifier = item["elementIdentifier"]
+    value = item["elementValue"]
+    if (
+        type(digest_id) is int
+        and 0 <= digest_id < 2**31
+        and type(salt) is bytes
+        and len(salt) == SALT_BYTES
+        and type(identifier) is str
+        and isinstance(value, _SCALARS)
+    ):
+        return digest_id, identifier, value
+    return None
+
+
 def _parsed_item(
     ns: str, item: Any, encoded: bytes, digest: bytes, exact: bool
 ) -> ParsedItem | ItemProblem:
     """An item by the rules of :func:`check_item`; keys out of order make it inexact."""
     if type(item) is dict and tuple(item) == ITEM_KEYS:
-        digest_id = item["digestID"]
-        salt = item["random"]
-        identifier = item["elementIdentifier"]
-        value = item["elementValue"]
-        if (
-            type(digest_id) is int
-            and 0 <= digest_id < 2**31
-            and type(salt) is bytes
-            and len(salt) == SALT_BYTES
-            and type(identifier) is str
-            and isinstance(value, _SCALARS)
-        ):
-            return ParsedItem(ns, digest_id, identifier, value, encoded, digest, exact)
+        ok = _well_formed(item)
+        if ok is not None:
+            return ParsedItem(ns, *ok, encoded, digest, exact)
         checked = check_item(item)
     else:
         checked = check_item(item)
