@@ -3,8 +3,9 @@ developers' and CI's Redis (127.0.0.1:6379, or ``$PERMIT_TEST_REDIS_URL``); ever
 works under a random key prefix and deletes its keys afterwards; ``private_redis`` is a
 redis-server of the test's own (a free port, a temporary directory) that it may kill.
 
-Without a reachable Redis the Redis cases skip; under ``PERMIT_REQUIRE_ALL=1`` (CI) a skip is
-a failure (tests/require_all.py).
+Without a reachable Redis the Redis cases skip; with ``PERMIT_REQUIRE_REDIS=1`` they fail, and
+under ``PERMIT_REQUIRE_ALL=1`` (both set by .ci/run) every skip is a failure
+(tests/require_all.py).
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ def _reachable(url: str) -> bool:
 def redis_url() -> str:
     url = os.environ.get(REDIS_URL_ENV, DEFAULT_REDIS_URL)
     if not _reachable(url):
-        pytest.skip(f"Redis is not reachable at {REDIS_URL_ENV} (run: make redis)")
+        reason = f"Redis is not reachable at {REDIS_URL_ENV} (run: make redis)"
+        if os.environ.get("PERMIT_REQUIRE_REDIS"):
+            pytest.fail(f"{reason} but PERMIT_REQUIRE_REDIS is set")
+        pytest.skip(f"{reason}; set PERMIT_REQUIRE_REDIS=1 to make this an error")
     return url
 
 
