@@ -95,12 +95,17 @@ def in_memory(limits: RateLimits | None = None) -> SharedState:
 
 
 def on_redis(
-    url: str, prefix: str = DEFAULT_PREFIX, limits: RateLimits | None = None
+    url: str,
+    prefix: str = DEFAULT_PREFIX,
+    limits: RateLimits | None = None,
+    *,
+    timeout_s: float | None = None,
 ) -> SharedState:
-    """Redis at ``url``, keys under ``prefix`` (checked; nothing connects yet)."""
-    from .redis_backend import RedisChallengeStore, RedisRateLimiter, connect
+    """Redis at ``url``, keys under ``prefix`` (checked; nothing connects yet);
+    ``timeout_s``: the socket timeouts (default :data:`~.redis_backend.SOCKET_TIMEOUT_S`)."""
+    from .redis_backend import SOCKET_TIMEOUT_S, RedisChallengeStore, RedisRateLimiter, connect
 
-    client = connect(check_url(url))
+    client = connect(check_url(url), timeout_s=SOCKET_TIMEOUT_S if timeout_s is None else timeout_s)
     prefix = check_prefix(prefix)
     return SharedState(
         "redis",

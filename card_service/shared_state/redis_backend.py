@@ -48,8 +48,9 @@ log = logging.getLogger(__name__)
 
 #: While degraded, how often (of the passed ``now``) the limiter tries Redis again.
 PROBE_EVERY = dt.timedelta(seconds=1)
-#: Socket timeouts: a Redis that hangs must not hang a request for long.
-SOCKET_TIMEOUT_S = 1.0
+#: Socket timeouts: a Redis that hangs must not hang a request for long (each script is O(1);
+#: with the one retry, a hanging Redis costs a request about four times this).
+SOCKET_TIMEOUT_S = 0.5
 
 # KEYS[1] challenge key; ARGV client, expiry (epoch ms), key TTL (ms).  0 if the key exists.
 _ISSUE = """
@@ -85,7 +86,7 @@ return n
 """
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, *, timeout_s: float = SOCKET_TIMEOUT_S) -> redis.Redis:
     """A Redis client for ``url`` (``redis://``, ``rediss://``, ``unix://``) with short
     timeouts and one retry on a broken connection (a pooled connection after a restart).
 
@@ -94,8 +95,8 @@ def connect(url: str) -> redis.Redis:
     client = redis.Redis.from_url(
         url,
         decode_responses=True,
-        socket_connect_timeout=SOCKET_TIMEOUT_S,
-        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
         retry=Retry(NoBackoff(), 1),
         health_check_interval=30,
     )

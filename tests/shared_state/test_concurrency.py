@@ -12,6 +12,7 @@ import sys
 import threading
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from card_service.shared_state import ChallengeOutcome, SharedState, on_redis
 from card_service.shared_state.model import epoch_ms
@@ -68,12 +69,20 @@ def _worker(*args: str) -> subprocess.Popen[str]:
         [sys.executable, "-m", "tests.shared_state.worker", *args],
         cwd=ROOT,
         env=env,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
 
 
-def _answers(processes: list[subprocess.Popen[str]]) -> list[object]:
+def _answers(processes: list[subprocess.Popen[str]]) -> list[Any]:
+    """Wait until every process is ready, release them together, collect their answers."""
+    for process in processes:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
     answers = []
     for process in processes:
         out, _ = process.communicate(timeout=60)
@@ -85,20 +94,18 @@ def _answers(processes: list[subprocess.Popen[str]]) -> list[object]:
 def test_separate_processes_one_consumed(redis_url: str, prefix: str) -> None:
     state = on_redis(redis_url, prefix)
     try:
-        nonces = [state.challenges.issue("bank-1", NOW).nonce for _ in range(3)]
+        nonces = [state.challenges.issue("bank-1", NOW).nonce for _ in range(20)]
     finally:
         state.close()
     now_ms = str(epoch_ms(NOW))
-    # each process races for every nonce, in the same order
+    # three service processes race for every nonce, in the same order
     processes = [
-        _worker("consume", redis_url, prefix, nonce, "bank-1", now_ms)
-        for nonce in nonces
-        for _ in range(3)
+        _worker("consume", redis_url, prefix, ",".join(nonces), "bank-1", now_ms) for _ in range(3)
     ]
     answers = _answers(processes)
     for index in range(len(nonces)):
-        mine = answers[index * 3 : index * 3 + 3]
-        assert sorted(map(str, mine)) == ["consumed", "replayed", "replayed"]
+        outcomes = sorted(answer[index] for answer in answers)
+        assert outcomes == ["consumed", "replayed", "replayed"], index
 
 
 def test_separate_processes_share_the_rate_limit(redis_url: str, prefix: str) -> None:
@@ -107,7 +114,7 @@ def test_separate_processes_share_the_rate_limit(redis_url: str, prefix: str) ->
     answers = _answers(
         [_worker("hit", redis_url, prefix, "shop", "other", now_ms, "3") for _ in range(3)]
     )
-    decisions = [d for answer in answers for d in answer]  # type: ignore[attr-defined]
+    decisions = [d for answer in answers for d in answer]
     assert sum(1 for allowed, _, _ in decisions if allowed) == LIMITS.default.requests
     assert not any(degraded for _, _, degraded in decisions)
     state = on_redis(redis_url, prefix, LIMITS)

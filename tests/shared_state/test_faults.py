@@ -1,11 +1,15 @@
 """Redis unavailable: challenges fail closed (no CONSUMED, UNAVAILABLE raised, nothing
 issued), the limiter degrades to per process and says so, one warning per transition; and
-recovers.  Faults: a closed port, and a private redis-server killed in the middle."""
+recovers.  Faults: a closed port, a private redis-server killed in the middle, a server that
+accepts connections and never answers."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
+import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,6 +18,7 @@ from card_service.shared_state import (
     SharedStateUnavailable,
     on_redis,
 )
+from card_service.shared_state.redis_backend import SOCKET_TIMEOUT_S
 from permit_errors import ErrorKind, PermitError
 from tests.shared_state.conftest import LIMITS, PrivateRedis, free_port
 
@@ -96,5 +101,33 @@ def test_redis_killed_mid_way_then_back(
         messages = _warnings(caplog)
         assert len(messages) == 2, messages  # one per transition
         assert "per process" in messages[0] and "restored" in messages[1]
+    finally:
+        state.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield int(sock.getsockname()[1])
+
+
+def test_a_redis_that_hangs_fails_closed_within_the_timeouts(silent_server: int) -> None:
+    url = f"redis://127.0.0.1:{silent_server}/0"
+    timeout = SOCKET_TIMEOUT_S / 5
+    state = on_redis(url, "permit-test:silent:", LIMITS, timeout_s=timeout)
+    try:
+        started = time.monotonic()
+        with pytest.raises(SharedStateUnavailable):
+            state.challenges.consume("A" * 43, "bank-1", NOW)
+        # one attempt and one retry, each bounded by the socket timeout (handshake, command)
+        assert time.monotonic() - started < 4 * timeout + 0.5
+        decision = state.limiter.hit("shop", "status", NOW)
+        assert decision.allowed and decision.degraded
+        started = time.monotonic()
+        assert state.limiter.hit("shop", "status", NOW).degraded  # no new probe: no wait
+        assert time.monotonic() - started < 0.5
     finally:
         state.close()

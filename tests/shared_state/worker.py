@@ -1,6 +1,9 @@
 """A separate service process for the cross-process tests: one line of JSON on stdout.
 
-``python -m tests.shared_state.worker consume URL PREFIX NONCE CLIENT NOW_MS``
+``python -m tests.shared_state.worker consume URL PREFIX NONCE[,NONCE...] CLIENT NOW_MS``
+
+Each prints ``ready`` once imported and connected, then waits for a line on stdin before it
+starts: the test releases all its processes at once, so they really race.
 ``python -m tests.shared_state.worker hit URL PREFIX CLIENT CLASS NOW_MS COUNT``
 """
 
@@ -18,10 +21,14 @@ def main(argv: list[str]) -> None:
     command, url, prefix = argv[:3]
     state = on_redis(url, prefix, LIMITS)
     try:
+        assert state.challenges.ping()
+        print("ready", flush=True)
+        sys.stdin.readline()
         if command == "consume":
-            nonce, client, now_ms = argv[3:6]
+            nonces, client, now_ms = argv[3:6]
             now = dt.datetime.fromtimestamp(int(now_ms) / 1000, dt.UTC)
-            print(json.dumps(str(state.challenges.consume(nonce, client, now))))
+            outcomes = [state.challenges.consume(n, client, now) for n in nonces.split(",")]
+            print(json.dumps([str(outcome) for outcome in outcomes]))
         elif command == "hit":
             client, route_class, now_ms, count = argv[3:7]
             now = dt.datetime.fromtimestamp(int(now_ms) / 1000, dt.UTC)
