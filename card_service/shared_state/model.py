@@ -41,6 +41,7 @@ __all__ = [
     "epoch_ms",
     "new_nonce",
     "nonce_well_formed",
+    "window_decision",
 ]
 
 #: A challenge's random part: 32 bytes, 43 characters of unpadded base64url.
