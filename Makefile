@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := pcscd vsmartcard-vpcd pcsc-tools opensc libpcsclite-dev swig softhsm2 openssl util-linux
 CARDS ?= 1
 
-.PHONY: deps postgres venv lint test run bench clean distclean
+.PHONY: deps postgres redis venv lint test run bench clean distclean
 
 ## deps: Debian packages for PC/SC, vpcd, SoftHSM2, openssl and building pyscard (apt only
 ## when missing; under PERMIT_REQUIRE_ALL=1, as on CI, a package it cannot install is an error)
@@ -32,6 +32,13 @@ postgres:
 	  if [ -n "$$PERMIT_REQUIRE_POSTGRES" ]; then exit 1; fi; \
 	  echo "postgres: unavailable; the PostgreSQL test cases will be skipped" >&2; }
 
+## redis: a Redis on 127.0.0.1:6379 for the shared-state tests (installed/started if
+## possible; without it the Redis cases skip, unless PERMIT_REQUIRE_REDIS=1 as on CI)
+redis:
+	@scripts/ensure-redis.sh || { \
+	  if [ -n "$$PERMIT_REQUIRE_REDIS" ]; then exit 1; fi; \
+	  echo "redis: unavailable; the Redis test cases will be skipped" >&2; }
+
 ## venv: .venv with permit and its dev tools (re-run when pyproject.toml changes)
 venv: $(VENV)/.installed
 
@@ -47,7 +54,7 @@ lint: venv
 	$(BIN)/lint-imports --no-cache
 
 ## test: lint, then the whole suite (pcsc tests start their own private pcscd)
-test: deps postgres venv lint
+test: deps postgres redis venv lint
 	$(BIN)/pytest
 
 ## run: pcscd with a vpcd reader + `permit sim start --cards $(CARDS)` in the foreground

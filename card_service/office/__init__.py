@@ -1,7 +1,8 @@
 """The application layer: one issuing office the CLI and the HTTP API stand on.
 
 * :class:`Settings` - the one place that reads the environment;
-* :class:`Office` - built once from settings, the use cases as methods;
+* :class:`Office` - built once from settings, the use cases as methods, and the service's
+  :attr:`~.core.OfficeCore.shared_state` (challenges, rate limits: :class:`SharedState`);
 * :func:`ephemeral_office` / :class:`Sandbox` - the same on run-time keys, a temporary
   register and simulated readers (tests, demonstrations);
 * :mod:`.errors` - the expected failures an entry point maps, all
@@ -13,6 +14,13 @@ Entry points import the domain through this package only (tests/guards/test_cli_
 from __future__ import annotations
 
 from card_service.register.views import PermitHistory
+from card_service.shared_state import (
+    Challenge,
+    ChallengeOutcome,
+    RateDecision,
+    SharedState,
+    SharedStateUnavailable,
+)
 
 from .admin import ALGORITHMS, POLICY_DEFAULTS, REVOCATION_REASONS
 from .ephemeral import EphemeralOffice, Sandbox, ephemeral_office
@@ -41,17 +49,22 @@ __all__ = [
     "REVOCATION_REASONS",
     "AuditSeal",
     "CardTerminated",
+    "Challenge",
+    "ChallengeOutcome",
     "EphemeralOffice",
     "KeyRotation",
     "KeysInitialised",
     "Office",
     "PermitHistory",
+    "RateDecision",
     "ReaderStatus",
     "RegisterMigrated",
     "RootRolledOver",
     "SampleRecord",
     "Sandbox",
     "Settings",
+    "SharedState",
+    "SharedStateUnavailable",
     "SignerRevoked",
     "ephemeral_office",
 ]

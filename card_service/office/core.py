@@ -1,4 +1,5 @@
-"""The office's composition: engine, register, key manager, issuer context, card access.
+"""The office's composition: engine, register, key manager, issuer context, card access,
+shared state (challenges, rate limits).
 
 :class:`OfficeCore` builds each part on first use, from :class:`~.settings.Settings`, in the
 order the commands always did (authority code and cadence, engine, card access, keys, then
@@ -24,6 +25,7 @@ from card_service.card.access import CardAccess
 from card_service.record import Verifier
 from card_service.register.db import make_engine
 from card_service.register.service import Register
+from card_service.shared_state import SharedState, SharedStateConfigError, open_shared_state
 from card_service.workflows import IssuanceWorkflow, IssuerContext
 from card_service.workflows.progress import ProgressSink
 from keys.errors import KeysNotInitialised
@@ -76,6 +78,7 @@ class OfficeCore:
         self._trust = trust
         self._verifier = verifier
         self._keys: KeyManager | None = None
+        self._shared_state: SharedState | None = None
         #: Progress of an issuance (the CLI prints the steps).
         self.on_progress = on_progress
         #: Whether this office composed its parts itself (and so disposes of them).
@@ -88,6 +91,9 @@ class OfficeCore:
         if self._keys is not None:
             self._keys.close()
             self._keys = None
+        if self._shared_state is not None:
+            self._shared_state.close()
+            self._shared_state = None
         if self._engine_ is not None and self._owns_parts:
             self._engine_.dispose()
 
@@ -122,6 +128,17 @@ class OfficeCore:
         if self._cards is None:
             self._cards = open_card_access(self.settings)
         return self._cards
+
+    @property
+    def shared_state(self) -> SharedState:
+        """The service's challenges and rate limits (``PERMIT_REDIS_URL``: Redis, else in
+        memory), built on first use; a bad setting is a :class:`SettingsError`."""
+        if self._shared_state is None:
+            try:
+                self._shared_state = open_shared_state(self.settings)
+            except SharedStateConfigError as exc:
+                raise SettingsError(str(exc)) from None
+        return self._shared_state
 
     def key_manager(self) -> KeyManager:
         """The configured key store's manager (opened once, closed with the office)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from card_service.card.errors import CardError
 from card_service.register.errors import RegisterError
+from card_service.shared_state import SharedStateUnavailable
 from card_service.workflows.application import ApplicationError
 from card_service.workflows.errors import IssuanceError
 from keys.errors import KeysNotInitialised, KeyStoreError, SignerValidationError
@@ -35,6 +36,7 @@ __all__ = [
     "RegisterUnavailable",
     "RequestInvalid",
     "SettingsError",
+    "SharedStateUnavailable",
     "SignerValidationError",
     "SimulatorRefused",
     "StorageError",

@@ -17,9 +17,13 @@ the key-store settings when a use case needs them.
 | ``PERMIT_AUDIT_WITNESS_DIR`` | audit witness (default ``$PERMIT_HOME/audit-witness``) |
 | ``PERMIT_READERS`` | reader driver: ``pcsc`` (default) or ``sim`` |
 | ``PERMIT_KEY_*``, ``PERMIT_PKCS11_*`` | the key store (:mod:`keys.config`) |
+| ``PERMIT_REDIS_URL`` | the service's shared state (challenges, rate limits); unset: in memory |
+| ``PERMIT_REDIS_PREFIX`` | the prefix of every Redis key (default ``permit:``) |
+| ``PERMIT_RATE_LIMITS`` | ``CLASS=REQUESTS/SECONDS,...`` (:mod:`card_service.shared_state`) |
 
 Secrets (passphrase, token PIN) are carried for :class:`~keys.config.KeySettings`, which reads
-them only when a store is opened; they never appear in ``repr``.
+them only when a store is opened; they never appear in ``repr``, and neither does
+``PERMIT_REDIS_URL`` (it may hold a password).
 """
 
 from __future__ import annotations
@@ -38,15 +42,26 @@ from card_service.register.settings import (
 )
 from card_service.register.settings import authority_code as _authority_code
 from card_service.register.settings import checkpoint_every as _checkpoint_every
+from card_service.shared_state import DEFAULT_PREFIX, RateLimits, SharedStateConfigError
 from keys.config import KeySettings, load_settings
 from keys.home import home_path, permit_home
 from permit_env import ENV_VAR, Environment, current, simulator_allowed
 
 from .errors import SettingsError, SimulatorRefused
 
-__all__ = ["READERS_ENV", "SIMULATOR_WHY", "Settings"]
+__all__ = [
+    "RATE_LIMITS_ENV",
+    "READERS_ENV",
+    "REDIS_PREFIX_ENV",
+    "REDIS_URL_ENV",
+    "SIMULATOR_WHY",
+    "Settings",
+]
 
 READERS_ENV = "PERMIT_READERS"
+REDIS_URL_ENV = "PERMIT_REDIS_URL"
+REDIS_PREFIX_ENV = "PERMIT_REDIS_PREFIX"
+RATE_LIMITS_ENV = "PERMIT_RATE_LIMITS"
 #: Why the simulator is refused in production (the tail of every refusal).
 SIMULATOR_WHY = "simulated cards are for testing only (docs/simulator.md)"
 
@@ -70,6 +85,10 @@ class Settings:
     readers: str | None = None
     #: The variables of the key layer (secrets included: never in ``repr``).
     key_env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    #: The shared store (Redis) of the service, ``None`` for in memory; may hold a password.
+    shared_state_url: str | None = field(default=None, repr=False)
+    shared_state_prefix: str = DEFAULT_PREFIX
+    rate_limits_text: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -87,6 +106,9 @@ class Settings:
             witness_dir_text=env.get(WITNESS_DIR_ENV, ""),
             readers=env.get(READERS_ENV, "").strip().lower() or None,
             key_env=MappingProxyType(key_env),
+            shared_state_url=env.get(REDIS_URL_ENV, "").strip() or None,
+            shared_state_prefix=env.get(REDIS_PREFIX_ENV, "").strip() or DEFAULT_PREFIX,
+            rate_limits_text=env.get(RATE_LIMITS_ENV, ""),
         )
 
     # -- interpreted on use ------------------------------------------------------------
@@ -132,3 +154,10 @@ class Settings:
     def key_settings(self) -> KeySettings:
         """The key store's settings (:func:`keys.config.load_settings` over ``key_env``)."""
         return load_settings(self.key_env)
+
+    def rate_limits(self) -> RateLimits:
+        """``PERMIT_RATE_LIMITS`` over the defaults (``status`` is the strictest class)."""
+        try:
+            return RateLimits.parse(self.rate_limits_text)
+        except SharedStateConfigError as exc:
+            raise SettingsError(str(exc)) from None

@@ -64,6 +64,8 @@ def tree_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("reader_drivers/base.py", "import card_service.card.session", "transport only"),
         ("card_service/card/apdu.py", "import card_service.workflows", "call only downward"),
         ("card_service/record/mso.py", "import card_service.register.views", "call only downward"),
+        ("card_service/shared_state/model.py", "import card_service.office", "call only downward"),
+        ("api/cli/common.py", "import card_service.shared_state", "application layer"),
         ("simulators/apdu.py", "import card_service.card.scp03", "wire constants"),
     ],
 )

@@ -3,13 +3,15 @@ PermitErrors of kind CONFIG; the CLI's one error mapping over them."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from api.cli import describe, exit_code
-from card_service.office import Office, Settings
+from card_service.office import Office, Settings, SharedStateUnavailable
 from card_service.office.errors import EnvironmentConfigError, SettingsError, SimulatorRefused
+from card_service.shared_state import DEFAULT_RATE_LIMITS, RateLimit
 from permit_errors import ErrorKind
 
 
@@ -85,3 +87,58 @@ def test_a_failure_after_approval_names_the_application_to_retry() -> None:
         f"error: NoCard: {cause} (application 7 is approved: retry with --application-id 7)"
     )
     assert exit_code(failed) == 1
+
+
+NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
+
+
+def test_shared_state_settings_default_to_memory() -> None:
+    settings = Settings.from_env({})
+    assert settings.shared_state_url is None and settings.shared_state_prefix == "permit:"
+    assert settings.rate_limits() is DEFAULT_RATE_LIMITS
+    with Office.from_settings(settings) as office:
+        state = office.shared_state
+        assert state is office.shared_state  # built once, on first use
+        assert state.backend == "memory" and state.health()["ready"] is True
+
+
+def test_shared_state_settings_read_redis_and_hide_its_password() -> None:
+    settings = Settings.from_env(
+        {
+            "PERMIT_REDIS_URL": " redis://:hunter2-pass@127.0.0.1:1/0 ",
+            "PERMIT_REDIS_PREFIX": " permit-b: ",
+            "PERMIT_RATE_LIMITS": "status=3/60",
+        }
+    )
+    assert settings.shared_state_url == "redis://:hunter2-pass@127.0.0.1:1/0"
+    assert settings.shared_state_prefix == "permit-b:"
+    assert settings.rate_limits().for_class("status") == RateLimit(3, 60)
+    assert "hunter2" not in repr(settings)
+    with Office.from_settings(settings) as office:
+        state = office.shared_state  # nothing connects until used
+        assert state.backend == "redis" and state.health()["ready"] is False
+        with pytest.raises(SharedStateUnavailable) as info:
+            state.challenges.issue("bank-1", NOW)
+        assert info.value.kind is ErrorKind.UNAVAILABLE and "hunter2" not in str(info.value)
+        assert exit_code(info.value) == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PERMIT_REDIS_URL": "http://:pw@x/0"}, "PERMIT_REDIS_URL must be a redis://"),
+        (
+            {"PERMIT_REDIS_URL": "redis://127.0.0.1:1/0", "PERMIT_REDIS_PREFIX": "a b"},
+            "PERMIT_REDIS_PREFIX must be",
+        ),
+        ({"PERMIT_RATE_LIMITS": "status=0/60"}, "a rate limit must be"),
+        ({"PERMIT_RATE_LIMITS": "status"}, "PERMIT_RATE_LIMITS must be CLASS="),
+    ],
+)
+def test_bad_shared_state_settings_fail_when_opened(env: dict[str, str], message: str) -> None:
+    settings = Settings.from_env(env)  # other commands are not refused for it
+    with Office.from_settings(settings) as office:
+        with pytest.raises(SettingsError, match=message) as info:
+            _ = office.shared_state
+    assert info.value.kind is ErrorKind.CONFIG and exit_code(info.value) == 2
+    assert "pw@" not in str(info.value)
