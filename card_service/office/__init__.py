@@ -12,6 +12,7 @@ Entry points import the domain through this package only (tests/guards/test_cli_
 
 from __future__ import annotations
 
+from card_service.clients.views import ClientStatus, ClientView, CreatedClient
 from card_service.register.views import PermitHistory
 
 from .admin import ALGORITHMS, POLICY_DEFAULTS, REVOCATION_REASONS
@@ -41,6 +42,9 @@ __all__ = [
     "REVOCATION_REASONS",
     "AuditSeal",
     "CardTerminated",
+    "ClientStatus",
+    "ClientView",
+    "CreatedClient",
     "EphemeralOffice",
     "KeyRotation",
     "KeysInitialised",
