@@ -27,9 +27,7 @@ def _json(capsys: pytest.CaptureFixture[str]) -> object:
     return json.loads(capsys.readouterr().out)
 
 
-def test_create_list_expire_revoke(
-    env: dict[str, str], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_create_list_expire_revoke(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     argv = ["clients", "create", "--name", "Bank of Hangzhou", "--role", "relying_party"]
     argv += ["--scope", "full_name, citizen_id", "--expires", "2099-01-01T00:00:00+08:00"]

@@ -38,9 +38,7 @@ def test_the_ephemeral_office_has_clients(office: EphemeralOffice) -> None:
     [view] = office.list_clients(NOW)
     assert view.client_id == client.client_id and view.status is ClientStatus.ACTIVE
     office.expire_client(view.client_id, NOW, at=NOW + dt.timedelta(minutes=5))
-    assert office.authenticate_client(created.key, NOW).expires_at == NOW + dt.timedelta(
-        minutes=5
-    )
+    assert office.authenticate_client(created.key, NOW).expires_at == NOW + dt.timedelta(minutes=5)
     revoked = office.revoke_client(view.client_id, NOW)
     assert revoked.status is ClientStatus.REVOKED and revoked.revoked_at == NOW
     with pytest.raises(Unauthenticated):

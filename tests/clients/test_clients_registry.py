@@ -11,9 +11,8 @@ from sqlalchemy import inspect, select, text
 from sqlmodel import Session
 
 from card_service.audit import AuditEvent, verify_audit_log
-from card_service.clients import ApiClient, Role, Unauthenticated
+from card_service.clients import ApiClient, Role, Unauthenticated, registry
 from card_service.clients import keys as client_keys
-from card_service.clients import registry
 from card_service.clients.errors import ClientInvalid, ClientNotFound, ClientRevoked
 from card_service.clients.keys import UNAUTHENTICATED, hash_key, new_key, parse_key
 from card_service.clients.views import ClientStatus, CreatedClient
@@ -123,7 +122,7 @@ def test_the_key_is_never_stored(store: Store) -> None:
     seen = 0
     with store.engine.connect() as conn:
         for table in inspect(conn).get_table_names():
-            for row in conn.execute(text(f'SELECT * FROM "{table}"')):  # noqa: S608
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
                 for value in row:
                     seen += 1
                     assert secret not in str(value), table
@@ -180,7 +179,7 @@ def test_expiry(store: Store) -> None:
     assert registry.authenticate(store, created.key, NOW).expires_at == LATER
     assert registry.list_clients(store, LATER)[0].status is ClientStatus.EXPIRED
     with pytest.raises(ClientInvalid, match="timezone"):
-        registry.expire_client(store, client_id, NOW, at=dt.datetime(2027, 1, 1))  # noqa: DTZ001
+        registry.expire_client(store, client_id, NOW, at=dt.datetime(2027, 1, 1))
     with pytest.raises(ClientInvalid, match="future"):
         _bank(store, expires_at=NOW)
 
