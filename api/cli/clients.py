@@ -17,7 +17,7 @@ import argparse
 import sys
 from typing import Any
 
-from card_service.clients import Role
+from card_service.office import Role
 
 from .common import instant, open_office, print_json, utc_now
 
