@@ -38,7 +38,7 @@ from .keys import (
     new_key,
     parse_key,
 )
-from .rules import check_expiry, check_name, check_role, check_scope
+from .rules import check_actor, check_expiry, check_name, check_role, check_scope
 from .views import ClientStatus, ClientView, CreatedClient, client_of, status_at, view_of
 
 __all__ = [
@@ -76,6 +76,7 @@ def create_client(
 ) -> CreatedClient:
     """A new client with a fresh key (returned once, stored only as its hash)."""
     now = require_utc(now)
+    actor = check_actor(actor)
     name = check_name(name)
     checked_role = check_role(role)
     elements = check_scope(checked_role, scope)
@@ -140,6 +141,7 @@ def expire_client(
     Any instant is accepted, a later one too (an administrator may extend a client); a
     revoked client is :class:`~.errors.ClientRevoked`."""
     now = require_utc(now)
+    actor = check_actor(actor)
     try:
         when = now if at is None else require_utc(at, "the client expiry")
     except ValueError as exc:
@@ -166,6 +168,7 @@ def revoke_client(
     """Revoke the client at ``now`` (final); revoking it again is
     :class:`~.errors.ClientRevoked`."""
     now = require_utc(now)
+    actor = check_actor(actor)
 
     def work(session: Session) -> ClientView:
         row = _locked(session, client_id)

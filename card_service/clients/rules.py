@@ -7,12 +7,14 @@
   a relying party may receive; only a relying party has one.  The mandatory elements
   (``permit_number``, ``first_endorsement_due``) go with every presentation whatever the
   scope says, so an empty scope admits exactly those;
-* an expiry lies after the creation instant.
+* an expiry lies after the creation instant;
+* the actor (``created_by``, the audit entry's actor) is an identifier, never free text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 
 from card_service.record.data import ELEMENTS, text_problem
@@ -24,6 +26,7 @@ from .errors import ClientInvalid
 __all__ = [
     "ELEMENT_IDENTIFIERS",
     "NAME_MAX_BYTES",
+    "check_actor",
     "check_expiry",
     "check_name",
     "check_role",
@@ -34,6 +37,15 @@ NAME_MAX_BYTES = 100
 #: The element identifiers a scope may name, in record order.
 ELEMENT_IDENTIFIERS: tuple[str, ...] = tuple(e.identifier for e in ELEMENTS)
 _KNOWN = frozenset(ELEMENT_IDENTIFIERS)
+#: Who made a change (an operator's name, or the admin client's id): the audit log's actor.
+_ACTOR = re.compile(r"[A-Za-z0-9_.:@-]{1,64}", re.ASCII)
+
+
+def check_actor(actor: object) -> str:
+    """``actor`` if it can be the audit entry's actor (1-64 of ``[A-Za-z0-9_.:@-]``)."""
+    if not isinstance(actor, str) or not _ACTOR.fullmatch(actor):
+        raise ClientInvalid("actor must be 1-64 characters of [A-Za-z0-9_.:@-]")
+    return actor
 
 
 def check_name(name: object) -> str:

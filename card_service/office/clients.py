@@ -93,7 +93,7 @@ class ClientUseCases(OfficeCore):
     ) -> ClientView:
         """Revoke the client for good (its key stops working at once)."""
         store = self._clients()
-        with self.database():
+        with _request(), self.database():
             return clients.revoke_client(store, client_id, now, actor=actor)
 
     def authenticate_client(self, key: str, now: dt.datetime) -> ApiClient:

@@ -235,3 +235,15 @@ def test_names_may_repeat_and_hold_any_script(store: Store) -> None:
 def test_naive_now_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="timezone"):
         registry.create_client(store, "x", Role.CLERK, NOW.replace(tzinfo=None))
+
+
+@pytest.mark.parametrize("actor", ["", "ops 1", "ops\n1", "x" * 65, "办公室"])
+def test_the_actor_is_an_identifier(store: Store, actor: str) -> None:
+    with pytest.raises(ClientInvalid, match="actor"):
+        registry.create_client(store, "desk", Role.CLERK, NOW, actor=actor)
+    created = registry.create_client(store, "desk", Role.CLERK, NOW, actor="pc_0123456789abcdef")
+    with pytest.raises(ClientInvalid, match="actor"):
+        registry.expire_client(store, created.client.client_id, NOW, actor=actor)
+    with pytest.raises(ClientInvalid, match="actor"):
+        registry.revoke_client(store, created.client.client_id, NOW, actor=actor)
+    assert registry.list_clients(store, NOW)[0].created_by == "pc_0123456789abcdef"
