@@ -236,9 +236,19 @@ def _pin_puk(log: SecretLog) -> None:
     _wrap(log, "card_service.workflows.issuance.random_digits", digits)
 
 
-#: Every kind of secret the product handles today.  A new one (CAN, API key, ...) is one
-#: more entry here; ``secret_log`` installs them all.
-HARVESTERS: list[Callable[[SecretLog], None]] = [_static_keys, _session_keys, _pin_puk]
+def _api_keys(log: SecretLog) -> None:
+    """An API key as it is made (the whole key, and its secret part on its own)."""
+
+    def seen(log: SecretLog, args: tuple[Any, ...], key: Any) -> None:
+        log.secret("api_key", key)
+        log.secret("api_key_secret", key.split("_", 3)[3])  # permit_pc_<hex>_<secret>
+
+    _wrap(log, "card_service.clients.registry.new_key", seen)
+
+
+#: Every kind of secret the product handles today.  A new one (CAN, ...) is one more entry
+#: here; ``secret_log`` installs them all.
+HARVESTERS: list[Callable[[SecretLog], None]] = [_static_keys, _session_keys, _pin_puk, _api_keys]
 
 
 def card_secrets(log: SecretLog, card: Any) -> None:

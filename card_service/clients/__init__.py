@@ -1,8 +1,11 @@
 """API clients of the permit service: who may call it, in which role, with which scope.
 
 This module is the contract the HTTP API and the application layer share (roles, the
-authenticated client, the errors); the register of clients (creation, hashed keys, expiry,
-revocation) builds on it.
+authenticated client, the errors); it imports nothing of the register, so an entry point may
+import it.  The register of clients builds on it (docs/clients.md): :mod:`.keys` (key format,
+hashing, constant-time check), :mod:`.rules` (name, role, scope, expiry),
+:mod:`.registry` (create, list, expire, revoke, authenticate, each change audited),
+:mod:`.views` and :mod:`.errors`.
 """
 
 from __future__ import annotations

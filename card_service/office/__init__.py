@@ -6,13 +6,17 @@
 * :func:`ephemeral_office` / :class:`Sandbox` - the same on run-time keys, a temporary
   register and simulated readers (tests, demonstrations);
 * :mod:`.errors` - the expected failures an entry point maps, all
-  :class:`~permit_errors.PermitError`.
+  :class:`~permit_errors.PermitError`;
+* ``Role``, ``ApiClient``, ``ClientView``, ``CreatedClient`` - the API clients' vocabulary
+  (docs/clients.md), re-exported for entry points.
 
 Entry points import the domain through this package only (tests/guards/test_cli_layering.py).
 """
 
 from __future__ import annotations
 
+from card_service.clients import ApiClient, Role
+from card_service.clients.views import ClientStatus, ClientView, CreatedClient
 from card_service.register.views import PermitHistory
 from card_service.shared_state import (
     Challenge,
@@ -47,10 +51,14 @@ __all__ = [
     "POLICY_DEFAULTS",
     "RECORD_MAX_BYTES",
     "REVOCATION_REASONS",
+    "ApiClient",
     "AuditSeal",
     "CardTerminated",
     "Challenge",
     "ChallengeOutcome",
+    "ClientStatus",
+    "ClientView",
+    "CreatedClient",
     "EphemeralOffice",
     "KeyRotation",
     "KeysInitialised",
@@ -59,6 +67,7 @@ __all__ = [
     "RateDecision",
     "ReaderStatus",
     "RegisterMigrated",
+    "Role",
     "RootRolledOver",
     "SampleRecord",
     "Sandbox",

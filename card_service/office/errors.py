@@ -9,6 +9,8 @@ other :class:`~permit_errors.PermitError` is a failure to carry out the request 
 from __future__ import annotations
 
 from card_service.card.errors import CardError
+from card_service.clients import Forbidden, Unauthenticated
+from card_service.clients.errors import ClientError, ClientInvalid, ClientNotFound, ClientRevoked
 from card_service.register.errors import RegisterError
 from card_service.shared_state import SharedStateUnavailable
 from card_service.workflows.application import ApplicationError
@@ -24,8 +26,13 @@ __all__ = [
     "ApplicationRejected",
     "ApprovedNotIssued",
     "CardError",
+    "ClientError",
+    "ClientInvalid",
+    "ClientNotFound",
+    "ClientRevoked",
     "EnvironmentConfigError",
     "ErrorKind",
+    "Forbidden",
     "IssuanceError",
     "KeyStoreError",
     "KeysNotInitialised",
@@ -41,6 +48,7 @@ __all__ = [
     "SimulatorRefused",
     "StorageError",
     "TrustUnavailable",
+    "Unauthenticated",
 ]
 
 

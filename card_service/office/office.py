@@ -2,10 +2,10 @@
 
 :class:`Office` is built once from :class:`~.settings.Settings` and exposes the use cases as
 methods; entry points parse, call one method, and present its result.  The use cases live
-by concern in :mod:`.issuing` (the counter), :mod:`.verifying` (reads) and :mod:`.admin`
-(register, audit, keys, readers); the composition is :mod:`.core`.  Expected failures are
-:class:`~permit_errors.PermitError` subclasses (:mod:`.errors`); verification outcomes are
-results.
+by concern in :mod:`.issuing` (the counter), :mod:`.verifying` (reads), :mod:`.admin`
+(register, audit, keys, readers) and :mod:`.clients` (API clients); the composition is
+:mod:`.core`.  Expected failures are :class:`~permit_errors.PermitError` subclasses
+(:mod:`.errors`); verification outcomes are results.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from card_service.workflows.progress import ProgressSink
 
 from .admin import AdminUseCases
+from .clients import ClientUseCases
 from .issuing import IssuingUseCases
 from .settings import Settings
 from .verifying import VerifyingUseCases
@@ -22,7 +23,7 @@ from .verifying import VerifyingUseCases
 __all__ = ["Office"]
 
 
-class Office(IssuingUseCases, VerifyingUseCases, AdminUseCases):
+class Office(IssuingUseCases, VerifyingUseCases, AdminUseCases, ClientUseCases):
     """One issuing office; use as a context manager (or call :meth:`close`)."""
 
     @classmethod

@@ -21,7 +21,7 @@ from .types import UtcDateTime
 
 __all__ = [
     "LIVE_PERMIT_STATES",
-    "ApiClient",
+    "ApiClientRecord",
     "Applicant",
     "Application",
     "ApplicationStatus",
@@ -206,14 +206,23 @@ class Revocation(SQLModel, table=True):
     actor: str = Field(max_length=64)
 
 
-class ApiClient(SQLModel, table=True):
-    """A relying party or officer client of the API (used by the API issue)."""
+class ApiClientRecord(SQLModel, table=True):
+    """A client of the HTTP API (card_service/clients, docs/clients.md).
+
+    ``key_hash`` is SHA-256 of the whole key (the key itself is never stored); ``scope`` the
+    comma-separated element identifiers a relying party may receive (empty otherwise).  A
+    name is not unique: a key is rotated by creating a client of the same name and revoking
+    the old one.
+    """
 
     __tablename__ = "api_client"
 
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=64, unique=True)
-    key_hash: str = Field(max_length=128)
-    roles: str = Field(default="", max_length=200)  # comma-separated
+    client_id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=100)
+    role: str = Field(max_length=16)
+    scope: str = Field(default="", max_length=400)
+    key_hash: str = Field(max_length=64)
     created_at: dt.datetime = Field(sa_type=UtcDateTime)
-    disabled_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
+    expires_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
+    created_by: str = Field(max_length=64)
