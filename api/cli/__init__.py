@@ -28,7 +28,7 @@ from card_service.office.errors import (
     SimulatorRefused,
 )
 
-from . import audit, keys, readers, record, register, sim, workflows
+from . import audit, keys, readers, record, register, serve, sim, workflows
 from .common import CliError
 
 __all__ = ["CliError", "build_parser", "describe", "dispatch", "exit_code", "main"]
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     register.register(sub)
     workflows.register(sub)
     audit.register(sub)
+    serve.register(sub)
     return parser
 
 

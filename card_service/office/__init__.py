@@ -12,10 +12,17 @@ Entry points import the domain through this package only (tests/guards/test_cli_
 
 from __future__ import annotations
 
-from card_service.register.views import PermitHistory
+from card_service.register.views import ApplicationDecision, PermitHistory, PermitView
+from card_service.workflows.verify import (
+    CardVerification,
+    ClerkView,
+    clerk_view,
+    counter_verdict,
+)
 
 from .admin import ALGORITHMS, POLICY_DEFAULTS, REVOCATION_REASONS
 from .ephemeral import EphemeralOffice, Sandbox, ephemeral_office
+from .health import Check, Readiness, readiness
 from .issuing import APPLICATION_MAX_BYTES
 from .office import Office
 from .results import (
@@ -39,19 +46,28 @@ __all__ = [
     "POLICY_DEFAULTS",
     "RECORD_MAX_BYTES",
     "REVOCATION_REASONS",
+    "ApplicationDecision",
     "AuditSeal",
     "CardTerminated",
+    "CardVerification",
+    "Check",
+    "ClerkView",
     "EphemeralOffice",
     "KeyRotation",
     "KeysInitialised",
     "Office",
     "PermitHistory",
+    "PermitView",
     "ReaderStatus",
+    "Readiness",
     "RegisterMigrated",
     "RootRolledOver",
     "SampleRecord",
     "Sandbox",
     "Settings",
     "SignerRevoked",
+    "clerk_view",
+    "counter_verdict",
     "ephemeral_office",
+    "readiness",
 ]
