@@ -36,6 +36,9 @@ _WHY: dict[int, str] = {
 }
 
 
+PROBLEM_REF = "#/components/schemas/Problem"
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` entries for ``statuses`` (401, 403, 413, 500 are always added for
     authenticated routes by :func:`authenticated_errors`)."""
@@ -120,10 +123,10 @@ def install_openapi(app: FastAPI) -> None:
                 for status, response in operation.get("responses", {}).items():
                     if status.isdigit() and int(status) >= 400:
                         content = response.setdefault("content", {})
-                        moved = content.pop("application/json", None)
-                        target = content.setdefault(PROBLEM_MEDIA_TYPE, {})
-                        if moved is not None:
-                            target.setdefault("schema", moved.get("schema"))
+                        plain = content.get("application/json", {})
+                        if plain.get("schema") == {"$ref": PROBLEM_REF}:
+                            content.pop("application/json")
+                            content.setdefault(PROBLEM_MEDIA_TYPE, {})["schema"] = plain["schema"]
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         for model in (Progress, Issued, PinLetter, Problem, FieldError):
             schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
