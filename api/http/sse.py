@@ -100,8 +100,11 @@ def issuance_stream(
 
     async def produce() -> None:
         async with send:
-            final = await anyio.to_thread.run_sync(run)
-            await send.send(final)
+            # shielded: once the stream has begun, a client that leaves does not stop the
+            # issuance (it runs to its end; the stream's cancellation waits for it)
+            with anyio.CancelScope(shield=True):
+                final = await anyio.to_thread.run_sync(run)
+            _put(send, final)
 
     async def body() -> AsyncIterator[bytes]:
         async with anyio.create_task_group() as group, receive:
