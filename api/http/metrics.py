@@ -27,15 +27,15 @@ class HttpMetrics:
         )
         self.latency = Histogram(
             "permit_http_request_duration_seconds",
-            "Time to answer an HTTP request, by method and route template",
-            ("method", "route"),
+            "Time to answer an HTTP request, by method, route template and status",
+            ("method", "route", "status"),
             buckets=BUCKETS,
             registry=self.registry,
         )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        self.latency.labels(method, route, str(status)).observe(seconds)
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""

@@ -141,7 +141,15 @@ class RevocationRequest(BaseModel):
     #: From when the permit is revoked (default: now); time zone required.
     effective_at: dt.datetime | None = None
 
-    model_config = {"extra": "forbid"}
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [
+                {"reason": "lost"},
+                {"reason": "stolen", "effective_at": "2026-11-01T08:00:00Z"},
+            ]
+        },
+    }
 
 
 class Revoked(BaseModel):

@@ -79,7 +79,7 @@ def test_metrics_by_route_template(client: TestClient) -> None:
     assert samples[("permit_http_requests_total", unmatched)] == 1
     count = (
         "permit_http_request_duration_seconds_count",
-        (("method", "GET"), ("route", "/v1/permits/{number}")),
+        (("method", "GET"), ("route", "/v1/permits/{number}"), ("status", "404")),
     )
     assert samples[count] == 3
 

@@ -206,3 +206,25 @@ def test_the_pin_letter_is_never_logged(
     letter = sse_events(response.text)[-1][1]["pin_letter"]
     assert letter["pin"] not in caplog.text and letter["puk"] not in caplog.text
     assert auth(Role.OFFICER)["Authorization"].split()[1] not in caplog.text
+
+
+def test_a_slow_office_call_times_out(
+    office: EphemeralOffice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    release = threading.Event()
+
+    def stuck(number: str, now: dt.datetime) -> None:
+        release.wait(30)
+
+    monkeypatch.setattr(office, "permit_history", stuck)
+    app = create_app(
+        office, authenticate=fake_authenticate, now=lambda: NOW, limits=Limits(timeout=0.2)
+    )
+    try:
+        with TestClient(app) as client:
+            response = client.get("/v1/permits/3301062026000001X", headers=OFFICER)
+            assert_problem(response, 503, "request_timeout")
+    finally:
+        release.set()

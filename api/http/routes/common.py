@@ -11,7 +11,15 @@ from permit_errors import ErrorKind, PermitError
 
 from ..deps import Services, call, services_of
 
-__all__ = ["APPLICATION_BODY", "PermitNumber", "ReaderName", "ReadersHere", "application_bytes"]
+__all__ = [
+    "APPLICATION_BODY",
+    "ApplicationBody",
+    "NoReaders",
+    "PermitNumber",
+    "ReaderName",
+    "ReadersHere",
+    "application_bytes",
+]
 
 log = logging.getLogger(__name__)
 
