@@ -149,7 +149,12 @@ def test_a_failure_during_issuance_is_the_stream_s_error_event(
     kind, problem = events[-1]
     assert kind == "error"
     assert problem["type"] == f"urn:permit:problem:{problem['code']}"
-    assert (problem["status"] in (409, 422) and problem["reasons"]) or problem["code"]
+    assert (problem["code"], problem["status"], problem["kind"]) == (
+        "application_rejected",
+        422,
+        "refused",
+    )
+    assert problem["reasons"] == ["active_permit_exists"]
 
 
 def test_replace_streams_a_new_permit(office: EphemeralOffice, client: TestClient) -> None:
