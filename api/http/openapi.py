@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import fastapi.routing
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute
 
 from .deps import RoleGuard
 from .models import Issued, PinLetter, Progress
@@ -75,9 +76,17 @@ class RouteInfo:
 
 
 def api_routes(app: FastAPI) -> list[RouteInfo]:
-    """Every API route of ``app``, through included routers."""
+    """Every API route of ``app``, through included routers (FastAPI 0.165 keeps included
+    routers as such; before, ``include_router`` copied their routes into ``app.routes``)."""
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iterate is None:
+        return [
+            RouteInfo(route.path, frozenset(route.methods or ()), route)
+            for route in app.routes
+            if isinstance(route, APIRoute)
+        ]
     out = []
-    for context in iter_route_contexts(app.routes):
+    for context in iterate(app.routes):
         route = context.original_route
         if isinstance(route, APIRoute):
             path = context.path or route.path
