@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from card_service.clients import ApiClient, Role
 from card_service.clients.views import ClientStatus, ClientView, CreatedClient
-from card_service.register.views import PermitHistory
+from card_service.register.views import ApplicationDecision, PermitHistory, PermitView
 from card_service.shared_state import (
     Challenge,
     ChallengeOutcome,
@@ -25,9 +25,16 @@ from card_service.shared_state import (
     SharedState,
     SharedStateUnavailable,
 )
+from card_service.workflows.verify import (
+    CardVerification,
+    ClerkView,
+    clerk_view,
+    counter_verdict,
+)
 
 from .admin import ALGORITHMS, POLICY_DEFAULTS, REVOCATION_REASONS
 from .ephemeral import EphemeralOffice, Sandbox, ephemeral_office
+from .health import Check, Readiness, readiness
 from .issuing import APPLICATION_MAX_BYTES
 from .office import Office
 from .results import (
@@ -52,10 +59,14 @@ __all__ = [
     "RECORD_MAX_BYTES",
     "REVOCATION_REASONS",
     "ApiClient",
+    "ApplicationDecision",
     "AuditSeal",
     "CardTerminated",
+    "CardVerification",
     "Challenge",
     "ChallengeOutcome",
+    "Check",
+    "ClerkView",
     "ClientStatus",
     "ClientView",
     "CreatedClient",
@@ -64,8 +75,10 @@ __all__ = [
     "KeysInitialised",
     "Office",
     "PermitHistory",
+    "PermitView",
     "RateDecision",
     "ReaderStatus",
+    "Readiness",
     "RegisterMigrated",
     "Role",
     "RootRolledOver",
@@ -75,5 +88,8 @@ __all__ = [
     "SharedState",
     "SharedStateUnavailable",
     "SignerRevoked",
+    "clerk_view",
+    "counter_verdict",
     "ephemeral_office",
+    "readiness",
 ]

@@ -26,7 +26,14 @@ from .card_state import CardCondition, CardStatus, classify_card
 from .cardops import digests_of, read_and_verify, record_values
 from .progress import utc
 
-__all__ = ["CardVerification", "register_revocation", "verify_card"]
+__all__ = [
+    "CardVerification",
+    "ClerkView",
+    "clerk_view",
+    "counter_verdict",
+    "register_revocation",
+    "verify_card",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,78 @@ class CardVerification:
             "problems": list(self.problems),
             "record": None if self.result is None else self.result.to_json(),
         }
+
+
+@dataclass(frozen=True)
+class ClerkView:
+    """What a counter clerk looks at on a card that passed verification: taken only from the
+    verified record (element values whose digests match the signed MSO) and the verifier's
+    schedule.  Personal data: shown to the clerk, never logged (``repr`` redacts it)."""
+
+    full_name: str
+    #: The JPEG portrait as stored in the record.
+    portrait: bytes
+    permit_number: str
+    valid_from: dt.date
+    valid_until: dt.date
+    #: ``None`` when the record carries no endorsement schedule.
+    next_endorsement_due: dt.date | None
+    years_of_residence: int | None
+    suspended: bool
+
+    def __repr__(self) -> str:
+        return f"ClerkView(permit_number={self.permit_number!r}, <redacted>)"
+
+
+def clerk_view(check: CardVerification) -> ClerkView | None:
+    """The clerk's fields of ``check``, or ``None`` unless it passed with a VALID record:
+    nothing unverified (a forged, revoked or half-issued card) is ever put before a clerk."""
+    result = check.result
+    if not check.passed or result is None or result.verdict is not Verdict.VALID:
+        return None
+    values = result.elements
+    name, portrait, number = (
+        values.get("full_name"),
+        values.get("portrait"),
+        values.get("permit_number"),
+    )
+    issued, expiry = values.get("issue_date"), values.get("expiry_date")
+    if not (
+        isinstance(name, str)
+        and isinstance(portrait, bytes)
+        and isinstance(number, str)
+        and isinstance(issued, dt.date)
+        and isinstance(expiry, dt.date)
+    ):
+        return None  # a VALID record always has them; never hand out a partial view
+    status = result.endorsement
+    return ClerkView(
+        full_name=name,
+        portrait=portrait,
+        permit_number=number,
+        valid_from=_day(issued),
+        valid_until=_day(expiry),
+        next_endorsement_due=None if status is None else status.next_due,
+        years_of_residence=result.years_of_residence,
+        suspended=False if status is None else status.suspended,
+    )
+
+
+def _day(value: dt.date) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def counter_verdict(check: CardVerification) -> str:
+    """One word for the counter: ``VALID`` when the card passed; ``REVOKED`` when the
+    register or the record says so; else the record's verdict when it is not VALID; else
+    ``INVALID`` (the card or the register check failed: see ``problems``)."""
+    if check.passed:
+        return Verdict.VALID.value
+    if "register_revoked" in check.problems:
+        return Verdict.REVOKED.value
+    if check.result is not None and check.result.verdict is not Verdict.VALID:
+        return check.result.verdict.value
+    return "INVALID"
 
 
 def register_revocation(register: Register) -> Any:

@@ -1,0 +1,186 @@
+"""What a route depends on: the office, the clock, the authenticated client and its role.
+
+Deny by default: a route admits a client only through :func:`require` (a
+:class:`RoleGuard` naming its roles); ``create_app`` refuses to build an app with a route that
+declares none (apart from the public probes), and tests/http walk every route with every role.
+
+The API key travels as ``Authorization: Bearer <key>``; it is handed to the authenticator and
+never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, ParamSpec, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from card_service.clients import ApiClient, Forbidden, Role, Unauthenticated
+from card_service.office import Office
+from permit_errors import ErrorKind, PermitError
+
+__all__ = [
+    "Authenticator",
+    "ClientsUnavailable",
+    "Clock",
+    "Counter",
+    "Limits",
+    "OfficeDep",
+    "Officer",
+    "RequestTimeout",
+    "RoleGuard",
+    "Services",
+    "actor_of",
+    "call",
+    "office_authenticator",
+    "require",
+    "services_of",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: ``(api_key, now) -> ApiClient``, raising :class:`~card_service.clients.Unauthenticated`.
+Authenticator = Callable[[str, dt.datetime], ApiClient]
+Clock = Callable[[], dt.datetime]
+
+
+class ClientsUnavailable(PermitError):
+    """The office has no register of API clients (nobody can be authenticated)."""
+
+    code = "clients_unavailable"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class RequestTimeout(PermitError):
+    """The office did not answer within the request timeout; a card or register change may
+    still complete (look the permit up before retrying)."""
+
+    code = "request_timeout"
+    kind = ErrorKind.UNAVAILABLE
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request limits: bodies (bytes), JSON nesting, and the timeout of a non-streaming
+    request (seconds; an issuance stream is bounded by its workflow)."""
+
+    max_body: int = 1024 * 1024
+    max_json: int = 64 * 1024
+    max_json_depth: int = 32
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the app was built with (``app.state.services``)."""
+
+    office: Office
+    authenticate: Authenticator
+    now: Clock
+    limits: Limits
+    problem_base: str
+
+
+def office_authenticator(office: Office) -> Authenticator:
+    """``office.authenticate_client``, looked up at each call (the client register is part
+    of the office once it has one; until then nobody is authenticated)."""
+
+    def authenticate(key: str, now: dt.datetime) -> ApiClient:
+        method = getattr(office, "authenticate_client", None)
+        if method is None:
+            raise ClientsUnavailable("this office has no register of API clients")
+        client = method(key, now)
+        if not isinstance(client, ApiClient):
+            raise ClientsUnavailable("the register of API clients answered no client")
+        return client
+
+    return authenticate
+
+
+def services_of(request: Request) -> Services:
+    services = request.app.state.services
+    assert isinstance(services, Services)
+    return services
+
+
+def _office(request: Request) -> Office:
+    return services_of(request).office
+
+
+OfficeDep = Annotated[Office, Depends(_office)]
+
+#: The API key (``Authorization: Bearer <key>``), documented as the ``ApiKey`` scheme.
+bearer = HTTPBearer(
+    scheme_name="ApiKey",
+    description="An API key of the permit service: `Authorization: Bearer <key>`. "
+    "Keys are created by an administrator (`permit clients create`) and shown once.",
+    auto_error=False,
+)
+
+
+class RoleGuard:
+    """The dependency of :func:`require`: authenticate the bearer key, then admit only
+    ``roles``.  Sync on purpose: FastAPI runs it in a worker thread (the authenticator may
+    read the register)."""
+
+    def __init__(self, roles: frozenset[Role]) -> None:
+        if not roles:
+            raise ValueError("a route must admit at least one role")
+        self.roles = roles
+
+    def __call__(
+        self,
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ) -> ApiClient:
+        if credentials is None or not credentials.credentials:
+            raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
+        services = services_of(request)
+        client = services.authenticate(credentials.credentials, services.now())
+        request.state.client_id = client.client_id
+        if client.role not in self.roles:
+            raise Forbidden(f"the {client.role} role may not use this route")
+        return client
+
+
+def require(*roles: Role) -> RoleGuard:
+    """The dependency admitting ``roles`` (and nobody else)."""
+    return RoleGuard(frozenset(roles))
+
+
+#: An issuing officer.
+Officer = Annotated[ApiClient, Depends(require(Role.OFFICER))]
+#: Counter staff: a clerk (or an officer at the counter).
+Counter = Annotated[ApiClient, Depends(require(Role.CLERK, Role.OFFICER))]
+
+_ACTOR_CHARS = re.compile(r"[^A-Za-z0-9_.:@-]")
+
+
+def actor_of(client: ApiClient) -> str:
+    """The audit actor of ``client``: ``api:<role>:<client id>`` within the audit log's
+    alphabet (64 characters of ``[A-Za-z0-9_.:@-]``)."""
+    return _ACTOR_CHARS.sub("_", f"api:{client.role.value}:{client.client_id}")[:64]
+
+
+async def call(services: Services, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run the blocking office call ``fn`` in a worker thread, within the request timeout.
+
+    On timeout the request answers 503 ``request_timeout``; the thread is left to finish
+    (a card workflow is never cut off between two steps).
+    """
+    bound = functools.partial(fn, *args, **kwargs)
+    try:
+        with anyio.fail_after(services.limits.timeout):
+            return await anyio.to_thread.run_sync(bound, abandon_on_cancel=True)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"no answer within {services.limits.timeout:g} s: the operation may still complete"
+        ) from None

@@ -1,0 +1,232 @@
+"""The service's ASGI middlewares, outermost first:
+
+* :class:`RequestContext` - the request id (a well-formed incoming ``X-Request-ID`` is kept,
+  else one is generated) on the scope and on every response, and the last resort for an
+  unexpected exception: a generic 500 problem, logged with the request id and the route,
+  never the body;
+* :class:`Metrics` - request counts and latencies by route *template* (``/v1/permits/{number}``,
+  never the raw path, which would carry permit numbers and explode the label set);
+* :class:`BodyLimits` - the body size (413 problem) and, for JSON bodies, the nesting depth
+  (422 problem), checked before any route parses the body.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from permit_errors import ErrorKind
+
+from .metrics import HttpMetrics
+from .problems import PROBLEM_MEDIA_TYPE, encode, problem_body
+
+__all__ = ["BodyLimits", "Metrics", "RequestContext", "json_depth"]
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = b"x-request-id"
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{8,128}")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value)
+    return None
+
+
+def request_id(scope: Scope) -> str:
+    state = scope.get("state") or {}
+    return str(state.get("request_id", "unknown"))
+
+
+async def send_problem(
+    send: Send, scope: Scope, base: str, status: int, code: str, detail: str
+) -> None:
+    body = encode(
+        problem_body(
+            base=base,
+            status=status,
+            code=code,
+            detail=detail,
+            request_id=request_id(scope),
+            kind=str(ErrorKind.INVALID) if status < 500 else None,
+        )
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContext:
+    """Request id in, request id out, and the generic 500."""
+
+    def __init__(self, app: ASGIApp, *, problem_base: str) -> None:
+        self.app = app
+        self.base = problem_base
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, REQUEST_ID_HEADER)
+        rid = (
+            incoming.decode()
+            if incoming is not None and _REQUEST_ID.fullmatch(incoming)
+            else uuid.uuid4().hex
+        )
+        scope.setdefault("state", {})["request_id"] = rid
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+                headers.append((REQUEST_ID_HEADER, rid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            route = getattr(scope.get("route"), "path_format", "<unmatched>")
+            log.error(
+                "request %s %s %s failed unexpectedly: %s",
+                rid,
+                scope.get("method"),
+                route,
+                type(exc).__name__,
+                exc_info=True,
+            )
+            if not started:
+                await send_problem(
+                    send_with_id, scope, self.base, 500, "internal_error", "internal error"
+                )
+
+
+class Metrics:
+    """Count and time every request by method, route template and status."""
+
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        begun = time.perf_counter()
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording)
+        finally:
+            route = getattr(scope.get("route"), "path_format", None) or "<unmatched>"
+            self.metrics.observe(
+                str(scope.get("method", "")), route, status, time.perf_counter() - begun
+            )
+
+
+def _is_json(scope: Scope) -> bool:
+    value = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
+    return value == b"application/json" or value.endswith(b"+json")
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(body: bytes) -> int:
+    """The deepest nesting of arrays and objects in ``body`` (strings skipped)."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub(b'""', body)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+class BodyLimits:
+    """Read the whole body (bounded) before the app: 413 beyond ``max_body`` (``max_json``
+    for JSON bodies), 422 ``json_too_deep`` beyond ``max_depth`` levels of nesting."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        max_json: int,
+        max_depth: int,
+        problem_base: str,
+        exempt: Callable[[str], bool] = lambda _path: False,
+    ) -> None:
+        self.app = app
+        self.max_body, self.max_json, self.max_depth = max_body, max_json, max_depth
+        self.base = problem_base
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.exempt(str(scope.get("path", ""))):
+            await self.app(scope, receive, send)
+            return
+        is_json = _is_json(scope)
+        limit = self.max_json if is_json else self.max_body
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._too_large(scope, send, limit)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left before sending its body: nothing to answer
+            chunk = bytes(message.get("body", b""))
+            size += len(chunk)
+            if size > limit:
+                await self._too_large(scope, send, limit)
+                return
+            chunks.append(chunk)
+            more = bool(message.get("more_body", False))
+        body = b"".join(chunks)
+        if is_json and body and json_depth(body) > self.max_depth:
+            detail = f"JSON nested deeper than {self.max_depth} levels"
+            await send_problem(send, scope, self.base, 422, "json_too_deep", detail)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for the disconnect
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
+        detail = f"request body larger than {limit} bytes"
+        await send_problem(send, scope, self.base, 413, "body_too_large", detail)

@@ -1,0 +1,148 @@
+"""OpenAPI helpers: the error responses a route declares, and the document's last touches
+(problem+json media type for every error, the roles of each operation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import fastapi.routing
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from .deps import RoleGuard
+from .models import Issued, PinLetter, Progress
+from .problems import PROBLEM_MEDIA_TYPE, TITLES, FieldError, Problem
+
+__all__ = [
+    "RouteInfo",
+    "api_routes",
+    "authenticated",
+    "declared_roles",
+    "errors",
+    "install_openapi",
+]
+
+_WHY: dict[int, str] = {
+    401: "no API key, or an unknown, expired or revoked one",
+    403: "the client's role may not use this route",
+    404: "no such permit, application or reader",
+    409: "the current state does not allow it (already revoked, card busy)",
+    413: "request body too large",
+    422: "invalid request, a rule refuses it, or the card failed a check",
+    429: "too many requests (Retry-After)",
+    500: "internal error or unacceptable configuration",
+    503: "a reader, card, the register or the key store is unavailable (or no readers here)",
+}
+
+
+PROBLEM_REF = "#/components/schemas/Problem"
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries for ``statuses`` (401, 403, 413, 500 are always added for
+    authenticated routes by :func:`authenticated_errors`)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        example = {
+            "type": f"urn:permit:problem:{'example'}",
+            "title": TITLES.get(status, "Error"),
+            "status": status,
+            "detail": _WHY.get(status, "error"),
+            "instance": "urn:request:4f2c0b0d9a8e4e55a1c3a1c0de5e7b1f",
+            "code": "example",
+        }
+        out[status] = {
+            "model": Problem,
+            "description": _WHY.get(status, TITLES.get(status, "Error")),
+            "content": {PROBLEM_MEDIA_TYPE: {"example": example}},
+        }
+    return out
+
+
+def authenticated(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The errors of an authenticated route: 401, 403, 413, 422, 429, 500 and ``statuses``."""
+    return errors(*sorted({401, 403, 413, 422, 429, 500, *statuses}))
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One route of an app as served: its path (with router prefixes), methods, route."""
+
+    path: str
+    methods: frozenset[str]
+    route: APIRoute
+
+
+def api_routes(app: FastAPI) -> list[RouteInfo]:
+    """Every API route of ``app``, through included routers (FastAPI 0.165 keeps included
+    routers as such; before, ``include_router`` copied their routes into ``app.routes``)."""
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iterate is None:
+        return [
+            RouteInfo(route.path, frozenset(route.methods or ()), route)
+            for route in app.routes
+            if isinstance(route, APIRoute)
+        ]
+    out = []
+    for context in iterate(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            path = context.path or route.path
+            methods = context.methods or route.methods or set()
+            out.append(RouteInfo(path, frozenset(methods), route))
+    return out
+
+
+def declared_roles(route: APIRoute) -> frozenset[str] | None:
+    """The roles a route admits (``None``: it declares none)."""
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        if isinstance(dependant.call, RoleGuard):
+            return frozenset(r.value for r in dependant.call.roles)
+        stack.extend(dependant.dependencies)
+    return None
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve an OpenAPI document whose errors are ``application/problem+json`` and whose
+    operations name their roles (``x-permit-roles``)."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        roles = {
+            (info.path, method.lower()): sorted(found)
+            for info in api_routes(app)
+            if (found := declared_roles(info.route)) is not None
+            for method in info.methods
+        }
+        for path, operations in document.get("paths", {}).items():
+            for method, operation in operations.items():
+                if (path, method) in roles:
+                    operation["x-permit-roles"] = roles[(path, method)]
+                for status, response in operation.get("responses", {}).items():
+                    if status.isdigit() and int(status) >= 400:
+                        content = response.setdefault("content", {})
+                        plain = content.get("application/json", {})
+                        if plain.get("schema") == {"$ref": PROBLEM_REF}:
+                            content.pop("application/json")
+                            content.setdefault(PROBLEM_MEDIA_TYPE, {})["schema"] = plain["schema"]
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for model in (Progress, Issued, PinLetter, Problem, FieldError):
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in schema.pop("$defs", {}).items():
+                schemas.setdefault(name, sub)
+            schemas.setdefault(model.__name__, schema)
+        app.openapi_schema = document
+        return document
+
+    setattr(app, "openapi", build)  # noqa: B010 - FastAPI's documented override

@@ -1,0 +1,91 @@
+"""Public probes: ``/healthz`` (the process answers), ``/readyz`` (the office can reach its
+register, key store, readers and shared store), ``/metrics`` (Prometheus text format)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from card_service.office import Check, readiness
+
+from ..deps import call, services_of
+from ..metrics import CONTENT_TYPE_LATEST, HttpMetrics
+from ..models import CheckModel, Health, Readiness
+
+__all__ = ["PUBLIC_PATHS", "router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+#: Routes without a role (probes and the API's own documents); every other route must
+#: declare its roles (deny by default, checked when the app is built).
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
+
+
+@router.get("/healthz", response_model=Health, summary="The process is alive")
+async def healthz() -> Health:
+    return Health()
+
+
+def _shared_state(office: Any) -> CheckModel | None:
+    """The office's shared store (nonces, rate limits) when it has one: its ``health()``
+    (``True``/``False`` or an object with ``ok`` and ``code``)."""
+    store = getattr(office, "shared_state", None)
+    probe = getattr(store, "health", None)
+    if probe is None:
+        return None
+    try:
+        answer = probe()
+    except Exception as exc:
+        log.warning("readiness: shared state failed (%s)", type(exc).__name__)
+        return CheckModel(status="failed", code="shared_state_unavailable")
+    ok = answer if isinstance(answer, bool) else bool(getattr(answer, "ok", False))
+    code = None if isinstance(answer, bool) else getattr(answer, "code", None)
+    return CheckModel(status="ok" if ok else "failed", code=code if isinstance(code, str) else None)
+
+
+def _check(check: Check) -> CheckModel:
+    return CheckModel.model_validate({"status": check.status, "code": check.code})
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="The office can serve: register, keys, readers, shared store",
+    responses={503: {"model": Readiness, "description": "not ready (see the failed check)"}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    services = services_of(request)
+
+    def probe() -> Readiness:
+        found = readiness(services.office)
+        shared = _shared_state(services.office)
+        ready = found.ready and (shared is None or shared.status == "ok")
+        return Readiness(
+            ready=ready,
+            database=_check(found.database),
+            keys=_check(found.keys),
+            readers=_check(found.readers),
+            reader_count=len(found.reader_names),
+            shared_state=shared,
+        )
+
+    answer = await call(services, probe)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=200 if answer.ready else 503)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text format)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "metrics"}},
+)
+async def metrics(request: Request) -> Response:
+    registry: HttpMetrics = request.app.state.metrics
+    return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,135 @@
+"""Live progress of an issuance as server-sent events.
+
+The office reports progress to one sink (``office.on_progress``, read when a use case builds
+its workflow); :class:`ProgressRelay` is that sink for the whole app and hands each event to
+the stream of the request whose worker thread emitted it (a context variable, set in the
+thread), so two issuances on two readers never see each other's steps.
+
+A stream is ``event: progress`` per step, then one ``event: result`` (the :class:`Issued`
+document) or ``event: error`` (a problem document).  The blocking office call runs in a
+worker thread; a client that disconnects does not cut the workflow off between two steps:
+the thread finishes (or is reconciled later) and its events are dropped.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectSendStream
+from fastapi.responses import StreamingResponse
+
+from permit_errors import PermitError
+
+from .deps import Services
+from .models import Issued, Progress
+from .problems import problem_for
+
+__all__ = ["SSE_MEDIA_TYPE", "ProgressRelay", "issuance_stream", "sse"]
+
+log = logging.getLogger(__name__)
+
+SSE_MEDIA_TYPE = "text/event-stream"
+
+_sink: contextvars.ContextVar[Callable[[Any], None] | None] = contextvars.ContextVar(
+    "permit_http_progress", default=None
+)
+
+
+class ProgressRelay:
+    """``office.on_progress`` for an app: forward to the current request's stream (and to
+    the sink the office had before, if any).  Never raises into the workflow."""
+
+    def __init__(self, previous: Callable[[Any], None] | None = None) -> None:
+        self.previous = previous
+
+    def __call__(self, event: Any) -> None:
+        for sink in (self.previous, _sink.get()):
+            if sink is None:
+                continue
+            try:
+                sink(event)
+            except Exception:  # a gone client must not break an issuance
+                log.debug("progress sink failed", exc_info=True)
+
+
+def sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def issuance_stream(
+    services: Services,
+    work: Callable[[], Any],
+    *,
+    request_id: str,
+    replaced: str | None = None,
+) -> StreamingResponse:
+    """Run ``work`` (an office issuance) in a thread and stream its progress and result."""
+    send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=math.inf)
+
+    def emit(event: Any) -> None:
+        data = Progress.model_validate(event.to_json()).model_dump(mode="json")
+        anyio.from_thread.run_sync(_put, send, sse("progress", data))
+
+    def run() -> bytes:
+        _sink.set(emit)
+        try:
+            result = work()
+        except PermitError as exc:
+            _, body = problem_for(exc, base=services.problem_base, request_id=request_id)
+            log.info("request %s: issuance failed: %s (%s)", request_id, exc.code, exc.kind)
+            return sse("error", body)
+        except Exception as exc:  # a bug: logged with the request id, a generic problem sent
+            log.error(
+                "request %s: issuance failed unexpectedly: %s",
+                request_id,
+                type(exc).__name__,
+                exc_info=True,
+            )
+            return sse("error", _internal(services, request_id))
+        issued = Issued.of(result, replaced=replaced)
+        log.info("request %s: issued permit %s", request_id, issued.permit_number)
+        return sse("result", issued.model_dump(mode="json"))
+
+    async def produce() -> None:
+        async with send:
+            # shielded: once the stream has begun, a client that leaves does not stop the
+            # issuance (it runs to its end; the stream's cancellation waits for it)
+            with anyio.CancelScope(shield=True):
+                final = await anyio.to_thread.run_sync(run)
+            _put(send, final)
+
+    async def body() -> AsyncIterator[bytes]:
+        async with anyio.create_task_group() as group, receive:
+            group.start_soon(produce)
+            async for chunk in receive:
+                yield chunk
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body(), media_type=SSE_MEDIA_TYPE, headers=headers)
+
+
+def _internal(services: Services, request_id: str) -> dict[str, Any]:
+    from .problems import problem_body
+
+    return problem_body(
+        base=services.problem_base,
+        status=500,
+        code="internal_error",
+        detail="internal error",
+        request_id=request_id,
+    )
+
+
+def _put(send: MemoryObjectSendStream[bytes], chunk: bytes) -> None:
+    try:
+        send.send_nowait(chunk)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        pass  # the client left: the workflow goes on

@@ -1,0 +1,96 @@
+"""Probes: /healthz, /readyz (register, keys, readers, shared store), /metrics by route
+template, and the OpenAPI document served at /docs."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from card_service.clients import Role
+from card_service.office import EphemeralOffice
+from tests.http.conftest import auth
+
+
+def test_healthz(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readyz_on_an_ephemeral_station(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.text
+    ready = response.json()
+    assert ready["ready"] is True
+    assert ready["database"] == {"status": "ok", "code": None}
+    assert ready["keys"]["status"] == "ok"
+    assert ready["readers"]["status"] == "ok" and ready["reader_count"] == 2
+    assert ready["shared_state"] is None
+
+
+def test_readyz_fails_with_the_database(
+    office: EphemeralOffice, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import create_engine
+
+    monkeypatch.setattr(office, "_engine_", create_engine("sqlite:////nonexistent/dir/db.sqlite"))
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["database"] == {"status": "failed", "code": "register_unavailable"}
+
+
+def test_readyz_reports_the_shared_state(
+    office: EphemeralOffice, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    healthy = SimpleNamespace(health=lambda: SimpleNamespace(ok=True, code="redis"))
+    monkeypatch.setattr(office, "shared_state", healthy, raising=False)
+    ready = client.get("/readyz").json()
+    assert ready["shared_state"] == {"status": "ok", "code": "redis"} and ready["ready"]
+
+    def down() -> bool:
+        raise ConnectionError("redis://secret@host")
+
+    monkeypatch.setattr(office, "shared_state", SimpleNamespace(health=down), raising=False)
+    response = client.get("/readyz")
+    assert response.status_code == 503 and "secret" not in response.text
+    assert response.json()["shared_state"]["status"] == "failed"
+
+
+def test_metrics_by_route_template(client: TestClient) -> None:
+    officer = auth(Role.OFFICER)
+    for _ in range(3):
+        client.get("/v1/permits/3301062026999999X", headers=officer)
+    client.get("/v1/nothing")
+    text = client.get("/metrics").text
+    assert "3301062026999999X" not in text and "/v1/nothing" not in text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    key = (
+        "permit_http_requests_total",
+        (("method", "GET"), ("route", "/v1/permits/{number}"), ("status", "404")),
+    )
+    assert samples[key] == 3
+    unmatched = ("method", "GET"), ("route", "<unmatched>"), ("status", "404")
+    assert samples[("permit_http_requests_total", unmatched)] == 1
+    count = (
+        "permit_http_request_duration_seconds_count",
+        (("method", "GET"), ("route", "/v1/permits/{number}"), ("status", "404")),
+    )
+    assert samples[count] == 3
+
+
+def test_openapi_is_served(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    assert document["info"]["title"] == "permit"
+    for name in ("Problem", "Progress", "Issued", "Verification", "Permit", "Decision"):
+        assert name in document["components"]["schemas"], name
+    issuance = document["paths"]["/v1/readers/{reader}/issuance"]["post"]
+    assert "text/event-stream" in issuance["responses"]["200"]["content"]
+    assert issuance["requestBody"]["content"]["application/json"]["example"]["format"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
