@@ -42,7 +42,8 @@ class Health(BaseModel):
 
 
 class CheckModel(BaseModel):
-    status: Literal["ok", "failed", "not_configured"]
+    #: ``degraded``: working with less (rate limits per process while Redis is away).
+    status: Literal["ok", "degraded", "failed", "not_configured"]
     code: str | None = None
 
 

@@ -27,7 +27,7 @@ def test_readyz_on_an_ephemeral_station(client: TestClient) -> None:
     assert ready["database"] == {"status": "ok", "code": None}
     assert ready["keys"]["status"] == "ok"
     assert ready["readers"]["status"] == "ok" and ready["reader_count"] == 2
-    assert ready["shared_state"] is None
+    assert ready["shared_state"] == {"status": "ok", "code": "memory"}
 
 
 def test_readyz_fails_with_the_database(
@@ -44,15 +44,35 @@ def test_readyz_fails_with_the_database(
 def test_readyz_reports_the_shared_state(
     office: EphemeralOffice, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    healthy = SimpleNamespace(health=lambda: SimpleNamespace(ok=True, code="redis"))
-    monkeypatch.setattr(office, "shared_state", healthy, raising=False)
+    def state(**health: object) -> SimpleNamespace:
+        return SimpleNamespace(health=lambda: health)
+
+    healthy = state(backend="redis", ready=True, degraded=False)
+    monkeypatch.setattr(office, "_shared_state", healthy)
     ready = client.get("/readyz").json()
     assert ready["shared_state"] == {"status": "ok", "code": "redis"} and ready["ready"]
+
+    # Redis away: rate limits per process (still ready, and /readyz says so) ...
+    degraded = state(backend="redis", ready=True, degraded=True)
+    monkeypatch.setattr(office, "_shared_state", degraded)
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["shared_state"] == {
+        "status": "degraded",
+        "code": "rate_limits_per_process",
+    }
+
+    # ... challenges cannot be consumed: not ready (they fail closed)
+    failed = state(backend="redis", ready=False, degraded=True)
+    monkeypatch.setattr(office, "_shared_state", failed)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["shared_state"]["status"] == "failed"
 
     def down() -> bool:
         raise ConnectionError("redis://secret@host")
 
-    monkeypatch.setattr(office, "shared_state", SimpleNamespace(health=down), raising=False)
+    monkeypatch.setattr(office, "_shared_state", SimpleNamespace(health=down))
     response = client.get("/readyz")
     assert response.status_code == 503 and "secret" not in response.text
     assert response.json()["shared_state"]["status"] == "failed"

@@ -132,10 +132,32 @@ def test_rate_limits_and_unavailable_answer_their_headers(office: EphemeralOffic
         body = assert_problem(response, 429, "rate_limited")
         assert response.headers["retry-after"] == "7" and body["retry_after"] == 7
 
-    # the default authenticator before the office has a client register: nobody gets in
-    with TestClient(create_app(office)) as client:
-        assert_problem(client.get("/v1/readers", headers=OFFICER), 503, "clients_unavailable")
+
+def test_the_default_authenticator_is_the_office_client_register(office: EphemeralOffice) -> None:
+    """Without an injected authenticator the app asks the office's API-client register:
+    a created client's key gets in (until revoked or expired); anything else is 401."""
+    now = dt.datetime.now(dt.UTC)
+    clerk = office.create_client("counter 3", Role.CLERK, now)
+    lapsing = office.create_client(
+        "counter 4", Role.CLERK, now, expires_at=now + dt.timedelta(seconds=30)
+    )
+    clock = [now]
+    with TestClient(create_app(office, now=lambda: clock[0])) as client:
+        bearer = {"Authorization": f"Bearer {clerk.key}"}
+        assert client.get("/v1/readers", headers=bearer).status_code == 200
+        lapsing_bearer = {"Authorization": f"Bearer {lapsing.key}"}
+        assert client.get("/v1/readers", headers=lapsing_bearer).status_code == 200
+        clock[0] = now + dt.timedelta(minutes=5)  # five minutes later the lapsing key has expired
+        expired = client.get("/v1/readers", headers=lapsing_bearer)
+        assert_problem(expired, 401, "unauthenticated")
+        assert client.get("/v1/readers", headers=bearer).status_code == 200
+        # a clerk may not look up permits (deny by default, by role)
+        assert_problem(client.get("/v1/permits/X1", headers=bearer), 403, "forbidden")
+        office.revoke_client(clerk.client.client_id, now)
+        assert_problem(client.get("/v1/readers", headers=bearer), 401, "unauthenticated")
+        assert_problem(client.get("/v1/readers", headers=OFFICER), 401, "unauthenticated")
         assert_problem(client.get("/v1/readers"), 401, "unauthenticated")
+        assert lapsing.key not in expired.text
 
 
 def test_body_limits(office: EphemeralOffice) -> None:

@@ -34,8 +34,10 @@ async def healthz() -> Health:
 
 
 def _shared_state(office: Any) -> CheckModel | None:
-    """The office's shared store (nonces, rate limits) when it has one: its ``health()``
-    (``True``/``False`` or an object with ``ok`` and ``code``)."""
+    """The office's shared store (nonces, rate limits), from ``SharedState.health()``:
+    ``ok`` with the backend as code; ``degraded`` (still ready) when rate limits have fallen
+    back to this process's memory; ``failed`` when challenges cannot be issued or consumed
+    (they fail closed, so the service is not ready)."""
     store = getattr(office, "shared_state", None)
     probe = getattr(store, "health", None)
     if probe is None:
@@ -45,9 +47,12 @@ def _shared_state(office: Any) -> CheckModel | None:
     except Exception as exc:
         log.warning("readiness: shared state failed (%s)", type(exc).__name__)
         return CheckModel(status="failed", code="shared_state_unavailable")
-    ok = answer if isinstance(answer, bool) else bool(getattr(answer, "ok", False))
-    code = None if isinstance(answer, bool) else getattr(answer, "code", None)
-    return CheckModel(status="ok" if ok else "failed", code=code if isinstance(code, str) else None)
+    if not isinstance(answer, dict) or not answer.get("ready"):
+        return CheckModel(status="failed", code="shared_state_unavailable")
+    if answer.get("degraded"):
+        return CheckModel(status="degraded", code="rate_limits_per_process")
+    backend = answer.get("backend")
+    return CheckModel(status="ok", code=backend if isinstance(backend, str) else None)
 
 
 def _check(check: Check) -> CheckModel:
@@ -66,7 +71,7 @@ async def readyz(request: Request) -> JSONResponse:
     def probe() -> Readiness:
         found = readiness(services.office)
         shared = _shared_state(services.office)
-        ready = found.ready and (shared is None or shared.status == "ok")
+        ready = found.ready and (shared is None or shared.status != "failed")
         return Readiness(
             ready=ready,
             database=_check(found.database),
