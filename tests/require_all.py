@@ -33,9 +33,7 @@ def _reason(longrepr: Any) -> str:
 
 def _fail(report: pytest.CollectReport | pytest.TestReport) -> None:
     report.outcome = "failed"
-    report.longrepr = (
-        f"skipped, but {ENV} is set (CI runs every test): {_reason(report.longrepr)}"
-    )
+    report.longrepr = f"skipped, but {ENV} is set (CI runs every test): {_reason(report.longrepr)}"
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -103,8 +103,12 @@ def test_permit_verify_cli_says_cloned(
     def make(serial: bytes) -> SimulatedCard:
         keys = key_manager.card_keys(serial)
         return SimulatedCard.manufacture_with_keys(
-            kvn=key_manager.active_kvn(), serial=serial, k_enc=keys.enc, k_mac=keys.mac,
-            k_dek=keys.dek, durable=False,
+            kvn=key_manager.active_kvn(),
+            serial=serial,
+            k_enc=keys.enc,
+            k_mac=keys.mac,
+            k_dek=keys.dek,
+            durable=False,
         )
 
     genuine = make(os.urandom(8))

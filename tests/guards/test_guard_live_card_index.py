@@ -38,15 +38,20 @@ def _live_pair(engine: Engine) -> tuple[Permit, int, int]:
         return permit, app2, applicant2.applicant_id
 
 
-def _insert(session: Session, permit: Permit, app: int, person: int, number: str,
-            card: str, state: str) -> None:
+def _insert(
+    session: Session, permit: Permit, app: int, person: int, number: str, card: str, state: str
+) -> None:
     session.execute(
-        text(
-            f"INSERT INTO permit ({COLUMNS}) VALUES "
-            "(:n, :a, :p, :c, :s, :d, :d, :d, :t)"
-        ),
-        {"n": number, "a": app, "p": person, "c": card, "s": state,
-         "d": permit.residence_began, "t": NOW.replace(tzinfo=None)},
+        text(f"INSERT INTO permit ({COLUMNS}) VALUES (:n, :a, :p, :c, :s, :d, :d, :d, :t)"),
+        {
+            "n": number,
+            "a": app,
+            "p": person,
+            "c": card,
+            "s": state,
+            "d": permit.residence_began,
+            "t": NOW.replace(tzinfo=None),
+        },
     )
     session.flush()
 

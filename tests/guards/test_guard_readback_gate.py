@@ -32,7 +32,8 @@ class _OtherNumber(PermitApplication):
 
     def permit_data(self, *, permit_number, card_serial, issue_date):  # type: ignore[no-untyped-def]
         return super().permit_data(
-            permit_number=permit_number[:-6] + "999999", card_serial=card_serial,
+            permit_number=permit_number[:-6] + "999999",
+            card_serial=card_serial,
             issue_date=issue_date,
         )
 

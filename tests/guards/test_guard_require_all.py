@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = '''
+SAMPLE = """
 import pytest
 
 pytest.importorskip("no_such_module_for_permit", reason="module-level skip")
@@ -20,8 +20,8 @@ pytest.importorskip("no_such_module_for_permit", reason="module-level skip")
 
 def test_never():
     pass
-'''
-CASES = '''
+"""
+CASES = """
 import pytest
 
 
@@ -50,7 +50,7 @@ def test_xfail():
 
 def test_pass():
     pass
-'''
+"""
 
 
 def _run(tmp_path: Path, body: str, required: bool) -> subprocess.CompletedProcess[str]:
@@ -61,9 +61,27 @@ def _run(tmp_path: Path, body: str, required: bool) -> subprocess.CompletedProce
     if required:
         env["PERMIT_REQUIRE_ALL"] = "1"
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "tests.require_all", "-p", "no:cacheprovider",
-         "-rA", "-q", "--rootdir", str(tmp_path), "-c", os.devnull, str(path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.require_all",
+            "-p",
+            "no:cacheprovider",
+            "-rA",
+            "-q",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            os.devnull,
+            str(path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -75,8 +93,7 @@ def test_skips_fail_under_require_all(tmp_path: Path, required: bool) -> None:
         assert out.returncode == 1, out.stdout
         # a skip in setup (fixture, marker) is reported as an error, in the call as a failure
         assert "1 failed, 1 passed, 1 xfailed, 2 errors" in summary, out.stdout
-        for reason in ("softhsm2 is not installed", "openssl command not installed",
-                       "needs root"):
+        for reason in ("softhsm2 is not installed", "openssl command not installed", "needs root"):
             assert f"PERMIT_REQUIRE_ALL is set (CI runs every test): {reason}" in out.stdout
     else:
         assert out.returncode == 0, out.stdout

@@ -17,8 +17,10 @@ import card_service.register.models  # noqa: F401  (registers the tables)
 def test_migrated_indexes_match_the_models(db_engine: Engine) -> None:
     with db_engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+
     def kind(diff: object) -> str:
         first = diff[0] if isinstance(diff, tuple) else diff[0][0]  # type: ignore[index]
         return str(first)
+
     relevant = [d for d in diffs if "index" in kind(d) or "constraint" in kind(d)]
     assert relevant == [], relevant

@@ -104,8 +104,12 @@ def test_permit_issue_cli_at_debug(
     serial = os.urandom(8)
     keys = key_manager.card_keys(serial)
     card = SimulatedCard.manufacture_with_keys(
-        kvn=key_manager.active_kvn(), serial=serial, k_enc=keys.enc, k_mac=keys.mac,
-        k_dek=keys.dek, durable=False,
+        kvn=key_manager.active_kvn(),
+        serial=serial,
+        k_enc=keys.enc,
+        k_mac=keys.mac,
+        k_dek=keys.dek,
+        durable=False,
     )
     driver = SimReaderDriver(slots=1)
     reader = driver.insert(0, card)

@@ -30,9 +30,7 @@ def test_engine_hides_parameters_in_logs_and_errors(
     assert MARKER not in str(info.value)
 
 
-def test_cli_debug_keeps_sqlalchemy_quiet(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_debug_keeps_sqlalchemy_quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     monkeypatch.setenv("PERMIT_HOME", str(home))

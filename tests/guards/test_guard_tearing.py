@@ -218,9 +218,7 @@ def _count(world: World, card: SimulatedCard, run: object) -> int:
 
 
 @pytest.mark.parametrize("where", ["resume", "reconcile"])
-def test_process_kill_at_every_apdu_of_resume_and_reconciliation(
-    short: World, where: str
-) -> None:
+def test_process_kill_at_every_apdu_of_resume_and_reconciliation(short: World, where: str) -> None:
     world = short
 
     def run(world: World, app: object, app_id: int) -> object:
@@ -342,8 +340,9 @@ def test_power_cut_at_every_apdu_of_terminate(short: World) -> None:
     number = _issue(world, card, app, app_id)
     revoke_permit(world.register, number, "lost", effective_at=NOW, actor="officer", now=NOW)
     n = _count(
-        world, card, lambda reader: terminate_card(world.register, world.issuer, world.cards,
-                                                   reader, NOW)
+        world,
+        card,
+        lambda reader: terminate_card(world.register, world.issuer, world.cards, reader, NOW),
     )
     assert n >= 4 and card.life_cycle is LifeCycle.TERMINATED
     for k, phase in itertools.product(range(1, n + 1), PHASES):

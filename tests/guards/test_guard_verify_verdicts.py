@@ -60,7 +60,12 @@ def test_a_record_for_another_serial_is_a_serial_mismatch(world: World) -> None:
     app, _ = world.application()
     number = format_permit_number("330106", 2026, 1)
     personalise(
-        world.issuer, NOW, world.driver, reader, application=app, permit_number=number,
+        world.issuer,
+        NOW,
+        world.driver,
+        reader,
+        application=app,
+        permit_number=number,
         card_serial=os.urandom(8),
     )
     check = verify_card(world.cards, reader, Verifier(world.issuer.trust), NOW)

@@ -32,8 +32,6 @@ from .conftest import PASSPHRASE
 ROOT = Path(__file__).resolve().parents[2]
 
 
-
-
 @pytest.fixture
 def victim(tmp_path: Path) -> Path:
     path = tmp_path / "victim" / "mk-001.key.json"
