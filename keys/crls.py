@@ -69,7 +69,7 @@ def crl_duty_until(registry: Registry, root: RootRecord) -> dt.datetime:
     """Until when ``root`` must keep signing CRLs: the end of the last certificate it issued
     (its document and audit signers, and the link to its successor)."""
     ends = [
-        s.not_after for s in [*registry.signers, *registry.audit_signers] if s.root_id == root.id
+        s.not_after for s in registry.all_signers() if s.root_id == root.id
     ]
     index = registry.roots.index(root)
     if index + 1 < len(registry.roots):
@@ -88,7 +88,7 @@ def revoked_entries(registry: Registry, root_id: str, now: dt.datetime) -> list[
             s.revoked_at or now,
             REVOCATION_REASONS.get(s.revocation_reason or "", x509.ReasonFlags.unspecified),
         )
-        for s in [*registry.signers, *registry.audit_signers]
+        for s in registry.all_signers()
         if s.state == "revoked" and s.root_id == root_id
     ]
 

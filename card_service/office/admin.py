@@ -23,7 +23,7 @@ from card_service.register.db import redacted_url
 from keys.diversify import CardStaticKeys
 from keys.errors import KeyStoreError, SignerValidationError
 from keys.pki import REVOCATION_REASONS
-from keys.profiles import PkiPolicy, SignerRole
+from keys.profiles import ROLE_WORDING, PkiPolicy, SignerRole
 from keys.store import Algorithm
 from keys.trust import load_trust_dir
 
@@ -49,7 +49,7 @@ ALGORITHMS = tuple(a.value for a in Algorithm)
 
 
 def _role_name(role: SignerRole) -> str:
-    return "audit signer" if role is SignerRole.AUDIT else "document signer"
+    return ROLE_WORDING[role]
 
 
 @contextlib.contextmanager
