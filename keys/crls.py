@@ -151,7 +151,7 @@ def refresh_crl(manager: KeyManager, now: dt.datetime, *, force: bool = False) -
 def revoke_signer(
     manager: KeyManager, signer_id: str, reason: str, now: dt.datetime
 ) -> SignerRecord:
-    """Revoke a document or audit signer, reissue the CRLs at once and save the registry."""
+    """Revoke a signer of any role, reissue the CRLs at once and save the registry."""
     if reason not in REVOCATION_REASONS:
         raise KeyStoreError(
             f"unknown revocation reason {reason!r} (one of {', '.join(REVOCATION_REASONS)})"
