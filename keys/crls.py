@@ -68,9 +68,7 @@ def next_crl_number(registry: Registry) -> int:
 def crl_duty_until(registry: Registry, root: RootRecord) -> dt.datetime:
     """Until when ``root`` must keep signing CRLs: the end of the last certificate it issued
     (its document and audit signers, and the link to its successor)."""
-    ends = [
-        s.not_after for s in registry.all_signers() if s.root_id == root.id
-    ]
+    ends = [s.not_after for s in registry.all_signers() if s.root_id == root.id]
     index = registry.roots.index(root)
     if index + 1 < len(registry.roots):
         successor = registry.roots[index + 1]

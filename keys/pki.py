@@ -313,9 +313,7 @@ class KeyManager:
         """The audit signer to use at ``now`` (created or rotated if needed)."""
         return self.current_signer(now, auto_rotate=auto_rotate, role=SignerRole.AUDIT)
 
-    def current_status_signer(
-        self, now: dt.datetime, *, auto_rotate: bool = True
-    ) -> SignerRecord:
+    def current_status_signer(self, now: dt.datetime, *, auto_rotate: bool = True) -> SignerRecord:
         """The status-list signer to use at ``now`` (created or rotated if needed)."""
         return self.current_signer(now, auto_rotate=auto_rotate, role=SignerRole.STATUS_LIST)
 
@@ -344,8 +342,7 @@ class KeyManager:
         record = self.current_signer(now, role=role)
         if record.algorithm is not Algorithm.ECDSA_P256:
             raise UnsupportedAlgorithm(
-                f"{ROLE_WORDING[role]}s sign with ES256; {record.id} uses "
-                f"{record.algorithm.value}"
+                f"{ROLE_WORDING[role]}s sign with ES256; {record.id} uses {record.algorithm.value}"
             )
         handle = KeyHandle(self.store.kind, record.id, record.algorithm)
         key = StoreEcPrivateKey(self.store, handle)

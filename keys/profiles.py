@@ -29,8 +29,8 @@ Modelled on ISO/IEC 18013-5 Annex B (IACA root and document signer certificates)
 
 The document-signing EKU sits under permit's private OID arc ``2.25.<UUID>`` (X.667: a UUID
 turned into an OID needs no registration), mirroring ISO 18013-5's mDL DS EKU
-``1.0.18013.5.1.2``: ``<arc>.1.2``.  The audit-log signing EKU is the next one, ``<arc>.1.3``, the status-list signing EKU
-``<arc>.1.4``.
+``1.0.18013.5.1.2``: ``<arc>.1.2``.  The audit-log signing EKU is the next one, ``<arc>.1.3``,
+the status-list signing EKU ``<arc>.1.4``.
 """
 
 from __future__ import annotations

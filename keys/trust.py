@@ -3,9 +3,9 @@
 A verifier (bank, merchant, auditor) holds the directory written by ``permit keys
 export-trust``: the root certificate(s), the current CRL and a ``manifest.json``.
 :func:`validate_signer` (document signers), :func:`validate_audit_signer` (audit-log
-checkpoints) and :func:`validate_status_signer` (Token Status Lists) check a signer chain with cryptography's X.509 verifier (``PolicyBuilder``, path
-building and signature checks, RFC 5280 profile for the CA), plus what that verifier leaves
-to us:
+checkpoints) and :func:`validate_status_signer` (Token Status Lists) check a signer chain
+with cryptography's X.509 verifier (``PolicyBuilder``, path building and signature checks,
+RFC 5280 profile for the CA), plus what that verifier leaves to us:
 
 * the end-entity policy requires the role's EKU (document signing, or audit-log signing),
   refuses a certificate that also carries the other role's EKU, and requires ``keyUsage``

@@ -160,9 +160,7 @@ def decompress(lst: bytes, limit: int = MAX_LIST_BYTES) -> bytes:
     except zlib.error:
         raise StatusListError("lst is not a ZLIB stream", StatusListCode.LIST_COMPRESSION) from None
     if len(data) > limit or inflater.unconsumed_tail:
-        raise StatusListError(
-            f"lst inflates beyond {limit} bytes", StatusListCode.LIST_COMPRESSION
-        )
+        raise StatusListError(f"lst inflates beyond {limit} bytes", StatusListCode.LIST_COMPRESSION)
     if not inflater.eof:
         raise StatusListError("lst is a truncated ZLIB stream", StatusListCode.LIST_COMPRESSION)
     if inflater.unused_data:

@@ -26,22 +26,22 @@ class StatusListCode(StrEnum):
     #: ``lst`` is not a complete ZLIB stream, carries trailing bytes or inflates too far.
     LIST_COMPRESSION = "status_list_compression"
     #: The Status List Token is not a COSE_Sign1 of the expected shape (CBOR, headers).
-    TOKEN_MALFORMED = "status_token_malformed"
+    CWT_MALFORMED = "status_token_malformed"
     #: The protected header's alg is not ES256.
-    TOKEN_ALG = "status_token_alg"
+    CWT_ALG = "status_token_alg"
     #: The protected header's type (16) is not ``application/statuslist+cwt``.
-    TOKEN_TYPE = "status_token_type"
+    CWT_TYPE = "status_token_type"
     #: A required CWT claim is missing or a claim has the wrong type.
-    TOKEN_CLAIMS = "status_token_claims"
+    CWT_CLAIMS = "status_token_claims"
 
 
 class StatusListError(PermitError, ValueError):
     """Bytes that are not a Status List or a Status List Token (draft-ietf-oauth-status-list)."""
 
-    code = StatusListCode.TOKEN_MALFORMED.value
+    code = StatusListCode.CWT_MALFORMED.value
     kind = ErrorKind.INTEGRITY
 
-    def __init__(self, message: str, code: StatusListCode = StatusListCode.TOKEN_MALFORMED):
+    def __init__(self, message: str, code: StatusListCode = StatusListCode.CWT_MALFORMED):
         super().__init__(message)
         self.code = code.value
         self.rule = code

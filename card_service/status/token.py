@@ -28,8 +28,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from card_service.record.cbor_types import NO_TAGS, SIGN1_TAGS, TAG_SIGN1, CborError, loads
-from card_service.record.cose import ALG_ES256, HDR_ALG, HDR_CRIT, HDR_X5CHAIN, MAX_CHAIN, Sign1
-from card_service.record.cose import der_to_raw, sig_structure
+from card_service.record.cose import (
+    ALG_ES256,
+    HDR_ALG,
+    HDR_CRIT,
+    HDR_X5CHAIN,
+    MAX_CHAIN,
+    Sign1,
+    der_to_raw,
+    sig_structure,
+)
 from keys.clock import require_utc
 
 from .encoding import MAX_LIST_BYTES, StatusList, status_list_from_map
@@ -148,7 +156,7 @@ def encode_token(
     return cbor2.dumps([_PROTECTED, {HDR_X5CHAIN: x5chain}, payload, signature])
 
 
-def _fail(message: str, code: StatusListCode = StatusListCode.TOKEN_MALFORMED) -> StatusListError:
+def _fail(message: str, code: StatusListCode = StatusListCode.CWT_MALFORMED) -> StatusListError:
     return StatusListError(message, code)
 
 
@@ -168,13 +176,13 @@ def _protected(protected: Any) -> str | int:
         raise _fail("protected header has labels the format does not define")
     alg = header.get(HDR_ALG)
     if type(alg) is not int or alg != ALG_ES256:
-        raise _fail("protected header alg must be ES256 (-7)", StatusListCode.TOKEN_ALG)
+        raise _fail("protected header alg must be ES256 (-7)", StatusListCode.CWT_ALG)
     typ = header.get(HDR_TYP)
     if not (
         (type(typ) is str and typ == MEDIA_TYPE)
         or (type(typ) is int and typ == COAP_CONTENT_FORMAT)
     ):
-        raise _fail("type (16) is not application/statuslist+cwt", StatusListCode.TOKEN_TYPE)
+        raise _fail("type (16) is not application/statuslist+cwt", StatusListCode.CWT_TYPE)
     return typ
 
 
@@ -183,7 +191,7 @@ def _x5chain(unprotected: Any) -> tuple[bytes, ...]:
         raise _fail("unprotected header must be a map")
     if any(k not in (HDR_X5CHAIN, _HDR_KID) for k in unprotected):
         raise _fail("unprotected header has labels the format does not define")
-    chain = unprotected.get(HDR_X5CHAIN)
+    chain: Any = unprotected.get(HDR_X5CHAIN)
     if type(chain) is bytes and chain:
         return (chain,)
     if (
@@ -200,7 +208,7 @@ def _uint(claims: Mapping[Any, Any], key: int, name: str, *, required: bool) -> 
     if value is None and key not in claims and not required:
         return None
     if type(value) is not int or value < 0:
-        raise _fail(f"claim {name} ({key}) must be an unsigned integer", StatusListCode.TOKEN_CLAIMS)
+        raise _fail(f"claim {name} ({key}) must be an unsigned integer", StatusListCode.CWT_CLAIMS)
     return value
 
 
@@ -210,19 +218,19 @@ def parse_claims(payload: bytes, limit: int = MAX_LIST_BYTES) -> dict[str, Any]:
     try:
         claims = loads(payload, NO_TAGS)
     except CborError as exc:
-        raise _fail(f"CWT claims: {exc}", StatusListCode.TOKEN_CLAIMS) from None
+        raise _fail(f"CWT claims: {exc}", StatusListCode.CWT_CLAIMS) from None
     if type(claims) is not dict:
-        raise _fail("the CWT claims must be a map", StatusListCode.TOKEN_CLAIMS)
+        raise _fail("the CWT claims must be a map", StatusListCode.CWT_CLAIMS)
     sub = claims.get(CLAIM_SUB)
     if type(sub) is not str or not sub:
-        raise _fail("claim sub (2) must be the list's URI", StatusListCode.TOKEN_CLAIMS)
+        raise _fail("claim sub (2) must be the list's URI", StatusListCode.CWT_CLAIMS)
     iat = _uint(claims, CLAIM_IAT, "iat", required=True)
     exp = _uint(claims, CLAIM_EXP, "exp", required=False)
     ttl = _uint(claims, CLAIM_TTL, "ttl", required=False)
     if ttl is not None and ttl == 0:
-        raise _fail("claim ttl (65534) must be positive", StatusListCode.TOKEN_CLAIMS)
+        raise _fail("claim ttl (65534) must be positive", StatusListCode.CWT_CLAIMS)
     if CLAIM_STATUS_LIST not in claims:
-        raise _fail("claim status_list (65533) is missing", StatusListCode.TOKEN_CLAIMS)
+        raise _fail("claim status_list (65533) is missing", StatusListCode.CWT_CLAIMS)
     status_list = status_list_from_map(claims[CLAIM_STATUS_LIST], limit)
     return {"sub": sub, "iat": iat, "exp": exp, "ttl": ttl, "status_list": status_list}
 

@@ -125,24 +125,24 @@ class StatusListCheck:
             assert self.reason is not None
             return StatusAnswer(Verdict.UNKNOWN, self.reason, self.detail, index)
         token = verified.token
-        about = {
-            "index": index,
-            "uri": token.sub,
-            "issued_at": token.issued_at,
-            "expires_at": token.expires_at,
-        }
+
+        def answer(
+            verdict: Verdict, reason: UnknownReason | None = None, detail: str | None = None
+        ) -> StatusAnswer:
+            return StatusAnswer(
+                verdict, reason, detail, index, token.sub, token.issued_at, token.expires_at
+            )
+
         timing = _check_times(token, now)
         if timing is not None:
-            return StatusAnswer(Verdict.UNKNOWN, timing, None, **about)
+            return answer(Verdict.UNKNOWN, timing)
         try:
             value = token.status_list.get(index)
         except IndexError:
-            return StatusAnswer(Verdict.UNKNOWN, UnknownReason.INDEX_OUT_OF_RANGE, None, **about)
+            return answer(Verdict.UNKNOWN, UnknownReason.INDEX_OUT_OF_RANGE)
         if value not in _VERDICT:  # 0x03, 0x0C-0x0F: application specific; others reserved
-            return StatusAnswer(
-                Verdict.UNKNOWN, UnknownReason.UNDEFINED_STATUS, f"status_{value}", **about
-            )
-        return StatusAnswer(_VERDICT[Status(value)], None, None, **about)
+            return answer(Verdict.UNKNOWN, UnknownReason.UNDEFINED_STATUS, f"status_{value}")
+        return answer(_VERDICT[Status(value)])
 
 
 def _check_times(token: StatusListToken, now: dt.datetime) -> UnknownReason | None:
@@ -171,7 +171,7 @@ def load_status_list(
         parsed = parse_token(token)
         chain = chain_certificates(parsed)
     except StatusListError as exc:
-        reason = UnknownReason.WRONG_TYPE if exc.rule is StatusListCode.TOKEN_TYPE else None
+        reason = UnknownReason.WRONG_TYPE if exc.rule is StatusListCode.CWT_TYPE else None
         log.info("status list refused: %s", exc.code)
         return _unknown(reason or UnknownReason.MALFORMED, exc.code)
     leaf_key = chain[0].public_key()

@@ -111,7 +111,9 @@ def test_status_list_map_refusals() -> None:
     _fails(cbor2.dumps({"bits": 2}), StatusListCode.LIST_MALFORMED)
     _fails(cbor2.dumps({"bits": 2, "lst": lst, "extra": 1}), StatusListCode.LIST_MALFORMED)
     _fails(cbor2.dumps({"bits": 2, "lst": "text"}), StatusListCode.LIST_MALFORMED)
-    _fails(cbor2.dumps({"bits": 2, "lst": lst, "aggregation_uri": 1}), StatusListCode.LIST_MALFORMED)
+    _fails(
+        cbor2.dumps({"bits": 2, "lst": lst, "aggregation_uri": 1}), StatusListCode.LIST_MALFORMED
+    )
     for bits in (0, 3, 16, True, 2.0, -2):
         _fails(cbor2.dumps({"bits": bits, "lst": lst}), StatusListCode.LIST_BITS)
     _fails(cbor2.dumps({"bits": 2, "lst": b"junk"}), StatusListCode.LIST_COMPRESSION)

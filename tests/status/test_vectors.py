@@ -14,6 +14,7 @@ import zlib
 
 import pytest
 
+from card_service.record.cbor_types import loads
 from card_service.status.encoding import (
     StatusList,
     compress,
@@ -28,7 +29,6 @@ from card_service.status.token import (
     MEDIA_TYPE,
     parse_claims,
 )
-from card_service.record.cbor_types import loads
 
 from . import vectors as v
 
