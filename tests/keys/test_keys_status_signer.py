@@ -110,3 +110,20 @@ def test_directory_without_status_signer_gets_one_on_first_use(
         assert old.status_signer(NOW + DAY).signer_id == "status-0001"
     data = json.loads((initialised.directory / "registry.json").read_text())
     assert data["format"] == "permit-key-registry-v4"
+
+
+def test_cli_lists_and_rotates_the_status_list_signer(
+    key_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from .test_keys_cli import run
+
+    assert run(["keys", "init"]) == 0
+    capsys.readouterr()
+    assert run(["keys", "list"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("status  status-0001 ") for line in rows)
+    assert run(["keys", "rotate", "--status-list", "--if-due"]) == 0
+    assert "status-list signer status-0001 still in its window" in capsys.readouterr().out
+    assert run(["keys", "rotate", "--status-list"]) == 0
+    assert "new status-list signer status-0002" in capsys.readouterr().out
+    assert run(["keys", "rotate", "--status-list", "--audit"]) == 2  # one role at a time
