@@ -185,8 +185,12 @@ class StatusList:
         size: int,
         bits: int = PERMIT_BITS,
     ) -> StatusList:
-        """The list of ``size`` entries with ``statuses`` (see :func:`entries_of`)."""
-        return cls(bits, pack(entries_of(statuses, size), bits))
+        """The list of ``size`` entries with ``statuses`` (see :func:`entries_of`); every
+        status must fit in ``bits`` (SUSPENDED needs 2: it is never masked to VALID)."""
+        entries = entries_of(statuses, size)
+        if entries and max(entries) >> _check_bits(bits):
+            raise StatusListBuildError(f"a status does not fit in {bits} bit(s)")
+        return cls(bits, pack(entries, bits))
 
     @property
     def size(self) -> int:

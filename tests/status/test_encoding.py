@@ -60,6 +60,12 @@ def test_entries_of_mapping_and_sequence() -> None:
     assert isinstance(error, PermitError) and error.kind is ErrorKind.INVALID
 
 
+def test_a_status_never_masked_to_fit() -> None:
+    assert StatusList.build({0: Status.INVALID}, 8, bits=1).get(0) == 1
+    with pytest.raises(StatusListBuildError, match="fit"):
+        StatusList.build({0: Status.SUSPENDED}, 8, bits=1)
+
+
 def test_index_out_of_range() -> None:
     status_list = StatusList.build({}, 5)  # 2 bytes: 8 indices
     assert status_list.size == 8
