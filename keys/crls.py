@@ -68,9 +68,7 @@ def next_crl_number(registry: Registry) -> int:
 def crl_duty_until(registry: Registry, root: RootRecord) -> dt.datetime:
     """Until when ``root`` must keep signing CRLs: the end of the last certificate it issued
     (its document and audit signers, and the link to its successor)."""
-    ends = [
-        s.not_after for s in [*registry.signers, *registry.audit_signers] if s.root_id == root.id
-    ]
+    ends = [s.not_after for s in registry.all_signers() if s.root_id == root.id]
     index = registry.roots.index(root)
     if index + 1 < len(registry.roots):
         successor = registry.roots[index + 1]
@@ -88,7 +86,7 @@ def revoked_entries(registry: Registry, root_id: str, now: dt.datetime) -> list[
             s.revoked_at or now,
             REVOCATION_REASONS.get(s.revocation_reason or "", x509.ReasonFlags.unspecified),
         )
-        for s in [*registry.signers, *registry.audit_signers]
+        for s in registry.all_signers()
         if s.state == "revoked" and s.root_id == root_id
     ]
 
@@ -151,7 +149,7 @@ def refresh_crl(manager: KeyManager, now: dt.datetime, *, force: bool = False) -
 def revoke_signer(
     manager: KeyManager, signer_id: str, reason: str, now: dt.datetime
 ) -> SignerRecord:
-    """Revoke a document or audit signer, reissue the CRLs at once and save the registry."""
+    """Revoke a signer of any role, reissue the CRLs at once and save the registry."""
     if reason not in REVOCATION_REASONS:
         raise KeyStoreError(
             f"unknown revocation reason {reason!r} (one of {', '.join(REVOCATION_REASONS)})"

@@ -45,6 +45,7 @@ def describe(manager: KeyManager, now: dt.datetime) -> dict[str, Any]:
     windows = {
         SignerRole.DOCUMENT: registry.policy.signing_window_days,
         SignerRole.AUDIT: registry.policy.audit_signing_window_days,
+        SignerRole.STATUS_LIST: registry.policy.signing_window_days,
     }
     signers: dict[SignerRole, list[dict[str, Any]]] = {}
     for role in SignerRole:
@@ -61,6 +62,7 @@ def describe(manager: KeyManager, now: dt.datetime) -> dict[str, Any]:
         "roots": roots,
         "signers": signers[SignerRole.DOCUMENT],
         "audit_signers": signers[SignerRole.AUDIT],
+        "status_signers": signers[SignerRole.STATUS_LIST],
         "master_keys": [m.to_json() for m in registry.master_keys],
         "crl": None if registry.crl is None else registry.crl.to_json(),
     }

@@ -1,4 +1,4 @@
-"""The key life cycle: ``init``, document and audit signers, master key versions.
+"""The key life cycle: ``init``, document, audit and status-list signers, master keys.
 
 Every operation that changes anything follows the same order, so an error leaves the disk as
 it was ("nothing changed on disk"):
@@ -32,11 +32,14 @@ from .profiles import (
     DAY,
     ROLE_KEY_PREFIX,
     ROLE_WORDING,
+    STATUS_SIGNER_ALGORITHM,
+    STATUS_SIGNER_GRACE,
     PkiPolicy,
     SignerRole,
     build_audit_signer_certificate,
     build_root_certificate,
     build_signer_certificate,
+    build_status_signer_certificate,
 )
 from .registry import MasterKeyRecord, Registry, RootRecord, SignerRecord, save_registry
 
@@ -49,8 +52,8 @@ log = logging.getLogger(__name__)
 
 
 def init_keys(manager: KeyManager, now: dt.datetime, policy: PkiPolicy | None = None) -> Registry:
-    """Create the root, the first document and audit signers, master key KVN 1 and the
-    first CRL; refuse (:class:`KeysExist`) to overwrite anything."""
+    """Create the root, the first document, audit and status-list signers, master key KVN 1
+    and the first CRL; refuse (:class:`KeysExist`) to overwrite anything."""
     policy = policy or PkiPolicy()
     directory = manager.directory
     if manager.initialised():
@@ -87,6 +90,7 @@ def init_keys(manager: KeyManager, now: dt.datetime, policy: PkiPolicy | None = 
         manager._registry = registry
         new_signer(manager, now, created)
         new_signer(manager, now, created, SignerRole.AUDIT)
+        new_signer(manager, now, created, SignerRole.STATUS_LIST)
         store.generate_master_key(1)
         created.append("mk-001")
         registry.master_keys.append(MasterKeyRecord(1, now))
@@ -106,7 +110,9 @@ def new_signer(
 
     A document signer's certificate outlives its window by the longest permit validity
     (permits must verify as long as they are valid); an audit signer's ends with its window
-    (checkpoints are verified at their own time).  Both are clipped to the root.
+    (checkpoints are verified at their own time); a status-list signer's ends
+    :data:`~keys.profiles.STATUS_SIGNER_GRACE` after its window (a list is verified while it
+    is current, and lives hours).  All are clipped to the root.
     """
     registry = manager.registry
     store = manager.store
@@ -118,6 +124,11 @@ def new_signer(
         window = policy.audit_signing_window_days * DAY
         wanted = now + window
         build = build_audit_signer_certificate
+    elif role is SignerRole.STATUS_LIST:
+        algorithm = STATUS_SIGNER_ALGORITHM
+        window = policy.signing_window_days * DAY
+        wanted = now + window + STATUS_SIGNER_GRACE
+        build = build_status_signer_certificate
     else:
         algorithm = policy.algorithm
         window = policy.signing_window_days * DAY

@@ -10,11 +10,12 @@ offers every operation as a method; the work is done by one module per concern:
 
 Time is always a parameter (``now``, UTC, tz-aware): nothing here reads the clock.
 
-Two kinds of end-entity key are certified by the root, one duty each: document signers
-(``ds-NNNN``, :meth:`KeyManager.sign` and :meth:`KeyManager.document_signer`, permit records
-and endorsements) and audit signers (``audit-NNNN``, :meth:`KeyManager.sign_audit`, audit-log
-checkpoints).  Both rotate when their signing window closes, are revoked through the same CRL
-and are exported with their role.
+Three kinds of end-entity key are certified by the root, one duty each: document signers
+(``ds-NNNN``, :meth:`KeyManager.sign` / :meth:`KeyManager.document_signer`: permit records
+and endorsements), audit signers (``audit-NNNN``, :meth:`KeyManager.sign_audit`: audit-log
+checkpoints) and status-list signers (``status-NNNN``, :meth:`KeyManager.status_signer`:
+Token Status Lists).  All rotate when their signing window closes and are revoked through
+the same CRL.
 """
 
 from __future__ import annotations
@@ -254,11 +255,13 @@ class KeyManager:
     # -- document and audit signers -------------------------------------------------------
 
     def signer(self, signer_id: str) -> SignerRecord:
-        """The document or audit signer ``signer_id`` (its ``role`` tells which)."""
-        for record in [*self.registry.signers, *self.registry.audit_signers]:
+        """The signer ``signer_id`` of any role (its ``role`` tells which)."""
+        for record in self.registry.all_signers():
             if record.id == signer_id:
                 return record
-        raise UnknownSigner(f"no document signer or audit signer {signer_id!r}")
+        raise UnknownSigner(
+            f"no document signer or audit signer {signer_id!r}, nor a status-list signer"
+        )
 
     def usable_signer(
         self, now: dt.datetime, role: SignerRole = SignerRole.DOCUMENT
@@ -310,6 +313,15 @@ class KeyManager:
         """The audit signer to use at ``now`` (created or rotated if needed)."""
         return self.current_signer(now, auto_rotate=auto_rotate, role=SignerRole.AUDIT)
 
+    def current_status_signer(self, now: dt.datetime, *, auto_rotate: bool = True) -> SignerRecord:
+        """The status-list signer to use at ``now`` (created or rotated if needed)."""
+        return self.current_signer(now, auto_rotate=auto_rotate, role=SignerRole.STATUS_LIST)
+
+    def rotate_status_signer(self, now: dt.datetime, *, force: bool = True) -> SignerRecord:
+        """Certify a new status-list signer (``force``) or only if none may sign at ``now``
+        (also how a directory made before status-list signers gets its first one)."""
+        return self.rotate_signer(now, force=force, role=SignerRole.STATUS_LIST)
+
     def document_signer(self, now: dt.datetime) -> DocumentSigner:
         """The document signer to sign permit records with at ``now``, with its chain.
 
@@ -317,11 +329,20 @@ class KeyManager:
         its window has closed, as :meth:`sign` does.  Records are signed with ES256, so a
         signer that is not ECDSA P-256 is :class:`UnsupportedAlgorithm`.
         """
+        return self._es256_signer(SignerRole.DOCUMENT, now)
+
+    def status_signer(self, now: dt.datetime) -> DocumentSigner:
+        """The status-list signer to sign Token Status Lists with at ``now``: key and chain,
+        as :meth:`document_signer` (rotated when its window has closed, created on first use
+        in a directory made before status-list signers existed)."""
+        return self._es256_signer(SignerRole.STATUS_LIST, now)
+
+    def _es256_signer(self, role: SignerRole, now: dt.datetime) -> DocumentSigner:
         self.root(now)
-        record = self.current_signer(now)
+        record = self.current_signer(now, role=role)
         if record.algorithm is not Algorithm.ECDSA_P256:
             raise UnsupportedAlgorithm(
-                f"records are signed with ES256; signer {record.id} uses {record.algorithm.value}"
+                f"{ROLE_WORDING[role]}s sign with ES256; {record.id} uses {record.algorithm.value}"
             )
         handle = KeyHandle(self.store.kind, record.id, record.algorithm)
         key = StoreEcPrivateKey(self.store, handle)

@@ -17,6 +17,10 @@ Modelled on ISO/IEC 18013-5 Annex B (IACA root and document signer certificates)
   verifier requires its own EKU and refuses the other's).  Validity = its signing window
   (default 365 days) clipped to the root's: a checkpoint is verified against the certificate
   as it was at the checkpoint's time (chain model), so the certificate need not outlive it.
+* **status-list signer**: the same end-entity profile with ``extendedKeyUsage``
+  :data:`OID_STATUS_LIST_SIGNING` (critical), always ECDSA P-256
+  (:data:`STATUS_SIGNER_ALGORITHM`).  It signs Token Status Lists (``card_service.status``)
+  and nothing else; validity = the document signing window + :data:`STATUS_SIGNER_GRACE`.
 * **link certificate** (ICAO 9303-12 CSCA link): the new root's subject and key, issued and
   signed by the old root, with the root's ``basicConstraints`` and ``keyUsage``
   (:func:`root_ca_constraints`), AKI = old root SKI, SKI = new key (:mod:`keys.rollover`).
@@ -25,7 +29,8 @@ Modelled on ISO/IEC 18013-5 Annex B (IACA root and document signer certificates)
 
 The document-signing EKU sits under permit's private OID arc ``2.25.<UUID>`` (X.667: a UUID
 turned into an OID needs no registration), mirroring ISO 18013-5's mDL DS EKU
-``1.0.18013.5.1.2``: ``<arc>.1.2``.  The audit-log signing EKU is the next one, ``<arc>.1.3``.
+``1.0.18013.5.1.2``: ``<arc>.1.2``.  The audit-log signing EKU is the next one, ``<arc>.1.3``,
+the status-list signing EKU ``<arc>.1.4``.
 """
 
 from __future__ import annotations
@@ -51,11 +56,14 @@ __all__ = [
     "MDL_DOCUMENT_SIGNER_EKU",
     "OID_AUDIT_SIGNING",
     "OID_DOCUMENT_SIGNING",
+    "OID_STATUS_LIST_SIGNING",
     "PERMIT_OID_ARC",
     "ROLE_EKU",
     "ROLE_KEY_PREFIX",
     "ROLE_WORDING",
     "ROOT_PATH_LENGTH",
+    "STATUS_SIGNER_ALGORITHM",
+    "STATUS_SIGNER_GRACE",
     "PkiPolicy",
     "RevokedEntry",
     "SignerRole",
@@ -64,10 +72,12 @@ __all__ = [
     "build_crl",
     "build_root_certificate",
     "build_signer_certificate",
+    "build_status_signer_certificate",
     "hash_for",
     "root_ca_constraints",
     "root_name",
     "signer_name",
+    "status_signer_name",
 ]
 
 #: permit's private OID arc (X.667 UUID OID of c18adb0f-5c43-4f5d-816e-cf8983bdc150).
@@ -76,6 +86,8 @@ PERMIT_OID_ARC = "2.25.257261983217646200838263771580933718352"
 OID_DOCUMENT_SIGNING = ObjectIdentifier(PERMIT_OID_ARC + ".1.2")
 #: Extended key usage of audit signer certificates (signed audit-log checkpoints only).
 OID_AUDIT_SIGNING = ObjectIdentifier(PERMIT_OID_ARC + ".1.3")
+#: Extended key usage of status-list signer certificates (signed Token Status Lists only).
+OID_STATUS_LIST_SIGNING = ObjectIdentifier(PERMIT_OID_ARC + ".1.4")
 #: The model: ISO/IEC 18013-5 mDL document signer EKU.
 MDL_DOCUMENT_SIGNER_EKU = ObjectIdentifier("1.0.18013.5.1.2")
 
@@ -87,16 +99,34 @@ class SignerRole(StrEnum):
 
     DOCUMENT = "document-signer"
     AUDIT = "audit-signer"
+    STATUS_LIST = "status-list-signer"
 
 
 #: The extended key usage that marks each role's certificates.
-ROLE_EKU = {SignerRole.DOCUMENT: OID_DOCUMENT_SIGNING, SignerRole.AUDIT: OID_AUDIT_SIGNING}
-#: Key-id prefix (``ds-0001``, ``audit-0001``) and log / message wording of each role.
-ROLE_KEY_PREFIX = {SignerRole.DOCUMENT: "ds", SignerRole.AUDIT: "audit"}
-ROLE_WORDING = {SignerRole.DOCUMENT: "document signer", SignerRole.AUDIT: "audit signer"}
+ROLE_EKU = {
+    SignerRole.DOCUMENT: OID_DOCUMENT_SIGNING,
+    SignerRole.AUDIT: OID_AUDIT_SIGNING,
+    SignerRole.STATUS_LIST: OID_STATUS_LIST_SIGNING,
+}
+#: Key-id prefix (``ds-0001``, ``audit-0001``, ``status-0001``) and log / message wording.
+ROLE_KEY_PREFIX = {
+    SignerRole.DOCUMENT: "ds",
+    SignerRole.AUDIT: "audit",
+    SignerRole.STATUS_LIST: "status",
+}
+ROLE_WORDING = {
+    SignerRole.DOCUMENT: "document signer",
+    SignerRole.AUDIT: "audit signer",
+    SignerRole.STATUS_LIST: "status-list signer",
+}
 #: Audit signers are ECDSA P-256 whatever the policy's algorithm (checkpoints are small and
 #: checked with standard tools; the root's algorithm only signs the certificate).
 AUDIT_SIGNER_ALGORITHM = Algorithm.ECDSA_P256
+#: Status-list signers sign ES256 Token Status Lists (COSE_Sign1): always ECDSA P-256.
+STATUS_SIGNER_ALGORITHM = Algorithm.ECDSA_P256
+#: A status-list signer's certificate outlives its signing window by this much, so a list
+#: signed on the window's last day verifies until it expires (lists live hours, not weeks).
+STATUS_SIGNER_GRACE = dt.timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -126,6 +156,10 @@ def signer_name(policy: PkiPolicy, seq: int) -> x509.Name:
 
 def audit_signer_name(policy: PkiPolicy, seq: int) -> x509.Name:
     return _name(policy, f"{policy.city} Residence Permit Audit Signer {seq:04d}")
+
+
+def status_signer_name(policy: PkiPolicy, seq: int) -> x509.Name:
+    return _name(policy, f"{policy.city} Residence Permit Status Signer {seq:04d}")
 
 
 def hash_for(algorithm: Algorithm) -> hashes.SHA256 | hashes.SHA384 | None:
@@ -246,6 +280,32 @@ def build_audit_signer_certificate(
     )
 
 
+def build_status_signer_certificate(
+    store: KeyStore,
+    root_handle: KeyHandle,
+    root_cert: x509.Certificate,
+    public: SigningPublicKey,
+    policy: PkiPolicy,
+    seq: int,
+    not_before: dt.datetime,
+    signing_not_after: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """A status-list signer certificate (EKU :data:`OID_STATUS_LIST_SIGNING`)."""
+    return _end_entity_certificate(
+        store,
+        root_handle,
+        root_cert,
+        public,
+        policy,
+        status_signer_name(policy, seq),
+        SignerRole.STATUS_LIST,
+        not_before,
+        signing_not_after,
+        not_after,
+    )
+
+
 def _end_entity_certificate(
     store: KeyStore,
     root_handle: KeyHandle,
@@ -258,7 +318,7 @@ def _end_entity_certificate(
     signing_not_after: dt.datetime,
     not_after: dt.datetime,
 ) -> x509.Certificate:
-    """The end-entity profile shared by both roles; only the name and the EKU differ."""
+    """The end-entity profile shared by every role; only the name and the EKU differ."""
     root_ski = root_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     builder = (
         x509.CertificateBuilder()

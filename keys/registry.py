@@ -10,7 +10,8 @@ yet) is read as having none; it is written back as v2, which an older permit ref
 corrupted instead of silently dropping the audit signers (and un-revoking them on the next
 CRL it would issue).  Format v3 added root rollover (a root's ``link_file`` and a retired
 root's own ``crl``); it is written only once a root has been rolled over (older versions
-refuse it for the same reason: they would stop reissuing the retired root's CRL).
+refuse it for the same reason: they would stop reissuing the retired root's CRL).  Format v4
+added ``status_signers`` (status-list signers); it is written once there is one.
 
 Every file the registry names (certificates, the CRL) must stay inside the keys folder: a
 relative path without ``..`` that, symbolic links resolved, is still under the folder.  Ids
@@ -52,8 +53,11 @@ REGISTRY_NAME = "registry.json"
 _FORMAT = "permit-key-registry-v2"
 #: Written once a root has been rolled over (v2 has no link certificates).
 _FORMAT_ROLLOVER = "permit-key-registry-v3"
+#: Written once the directory has status-list signers (older versions would drop them, and
+#: un-revoke a revoked one on the next CRL they issued, so they must refuse the file).
+_FORMAT_STATUS = "permit-key-registry-v4"
 #: Formats read (v1 has no audit signers).
-_READABLE = ("permit-key-registry-v1", _FORMAT, _FORMAT_ROLLOVER)
+_READABLE = ("permit-key-registry-v1", _FORMAT, _FORMAT_ROLLOVER, _FORMAT_STATUS)
 
 
 def _t(value: dt.datetime | None) -> str | None:
@@ -228,14 +232,28 @@ class Registry:
     master_keys: list[MasterKeyRecord] = field(default_factory=list)
     crl: CrlRecord | None = None
     audit_signers: list[SignerRecord] = field(default_factory=list)
+    status_signers: list[SignerRecord] = field(default_factory=list)
 
     def signers_of(self, role: SignerRole) -> list[SignerRecord]:
         """The (mutable) list of signers with ``role``."""
-        return self.audit_signers if role is SignerRole.AUDIT else self.signers
+        if role is SignerRole.AUDIT:
+            return self.audit_signers
+        if role is SignerRole.STATUS_LIST:
+            return self.status_signers
+        return self.signers
+
+    def all_signers(self) -> list[SignerRecord]:
+        """Every end-entity signer of every role (revocation, CRLs, path checks)."""
+        return [*self.signers, *self.audit_signers, *self.status_signers]
+
+    def _format(self) -> str:
+        if self.status_signers:
+            return _FORMAT_STATUS  # v4 includes v3's rollover fields
+        return _FORMAT_ROLLOVER if len(self.roots) > 1 else _FORMAT
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "format": _FORMAT_ROLLOVER if len(self.roots) > 1 else _FORMAT,
+        data: dict[str, Any] = {
+            "format": self._format(),
             "store": self.store,
             "policy": self.policy.to_json(),
             "roots": [r.to_json() for r in self.roots],
@@ -244,6 +262,9 @@ class Registry:
             "master_keys": [m.to_json() for m in self.master_keys],
             "crl": None if self.crl is None else self.crl.to_json(),
         }
+        if self.status_signers:
+            data["status_signers"] = [s.to_json() for s in self.status_signers]
+        return data
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Registry:
@@ -258,6 +279,10 @@ class Registry:
             crl=None if d.get("crl") is None else CrlRecord.from_json(d["crl"]),
             audit_signers=[
                 SignerRecord.from_json(s, SignerRole.AUDIT) for s in d.get("audit_signers", [])
+            ],
+            status_signers=[
+                SignerRecord.from_json(s, SignerRole.STATUS_LIST)
+                for s in d.get("status_signers", [])
             ],
         )
 
@@ -293,12 +318,12 @@ def confined_path(directory: Path, relative: str) -> Path:
 def check_paths(directory: Path, registry: Registry) -> None:
     """Refuse a registry whose files leave ``directory`` or whose ids are not plain names."""
     ids = [r.id for r in registry.roots]
-    ids += [s.id for s in (*registry.signers, *registry.audit_signers)]
+    ids += [s.id for s in registry.all_signers()]
     for key_id in ids:
         if _ID.fullmatch(key_id) is None:
             raise CorruptKeyFile(f"key registry names an invalid key id {key_id!r}")
     files = [r.cert_file for r in registry.roots]
-    files += [s.cert_file for s in (*registry.signers, *registry.audit_signers)]
+    files += [s.cert_file for s in registry.all_signers()]
     if registry.crl is not None:
         files.append(registry.crl.file)
     for relative in files:

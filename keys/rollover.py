@@ -135,6 +135,8 @@ def rollover_root(manager: KeyManager, now: dt.datetime) -> RootRecord:
         )
         new_signer(manager, now, created)
         new_signer(manager, now, created, SignerRole.AUDIT)
+        if registry.status_signers:  # a directory that has one keeps one under the new root
+            new_signer(manager, now, created, SignerRole.STATUS_LIST)
         issue_crl(manager, now)  # the new root's first CRL and the old root's next one
         save_registry(manager.directory, registry)
     log.warning(

@@ -35,7 +35,11 @@ __all__ = [
 _NO_POLICY: Any = None  # the manual path calls the validators without a Policy
 
 
-_ROLE_NAME = {SignerRole.DOCUMENT: "a document signer", SignerRole.AUDIT: "an audit signer"}
+_ROLE_NAME = {
+    SignerRole.DOCUMENT: "a document signer",
+    SignerRole.AUDIT: "an audit signer",
+    SignerRole.STATUS_LIST: "a status-list signer",
+}
 _EkuCheck = Callable[[Policy, x509.Certificate, x509.ExtendedKeyUsage], None]
 
 

@@ -1,11 +1,11 @@
-"""Offline verification of document and audit signers against an exported trust directory.
+"""Offline verification of document, audit and status-list signers against a trust directory.
 
 A verifier (bank, merchant, auditor) holds the directory written by ``permit keys
 export-trust``: the root certificate(s), the current CRL and a ``manifest.json``.
-:func:`validate_signer` (document signers) and :func:`validate_audit_signer` (audit-log
-checkpoints) check a signer chain with cryptography's X.509 verifier (``PolicyBuilder``, path
-building and signature checks, RFC 5280 profile for the CA), plus what that verifier leaves
-to us:
+:func:`validate_signer` (document signers), :func:`validate_audit_signer` (audit-log
+checkpoints) and :func:`validate_status_signer` (Token Status Lists) check a signer chain
+with cryptography's X.509 verifier (``PolicyBuilder``, path building and signature checks,
+RFC 5280 profile for the CA), plus what that verifier leaves to us:
 
 * the end-entity policy requires the role's EKU (document signing, or audit-log signing),
   refuses a certificate that also carries the other role's EKU, and requires ``keyUsage``
@@ -71,6 +71,7 @@ __all__ = [
     "signer_trust_range",
     "validate_audit_signer",
     "validate_signer",
+    "validate_status_signer",
 ]
 
 
@@ -94,6 +95,11 @@ class TrustList:
         self, cert_chain: Sequence[x509.Certificate], at: dt.datetime, now: dt.datetime
     ) -> x509.Certificate:
         return validate_audit_signer(self, cert_chain, at=at, now=now)
+
+    def validate_status_signer(
+        self, cert_chain: Sequence[x509.Certificate], at: dt.datetime, now: dt.datetime
+    ) -> x509.Certificate:
+        return validate_status_signer(self, cert_chain, at=at, now=now)
 
 
 def _member(path: Path, name: object) -> Path:
@@ -186,6 +192,19 @@ def validate_audit_signer(
     the CRL current at ``now`` must not list it.  Returns the verified leaf certificate.
     """
     return _validate(trust, cert_chain, at, now, SignerRole.AUDIT)
+
+
+def validate_status_signer(
+    trust: TrustList, cert_chain: Sequence[x509.Certificate], at: dt.datetime, now: dt.datetime
+) -> x509.Certificate:
+    """Validate a status-list signer chain (leaf first) for a list issued at ``at``.
+
+    As :func:`validate_signer` (the path at ``now``: a status list is only worth anything
+    while it is current) with the status-list signing EKU: a document or audit signer is
+    refused, and a status-list signer is refused by the other two validators.  Returns the
+    verified leaf certificate.
+    """
+    return _validate(trust, cert_chain, at, now, SignerRole.STATUS_LIST)
 
 
 def _validate(

@@ -1,6 +1,6 @@
 """``permit keys``: the issuing authority's keys (see docs/keys.md).
 
-Subcommands: ``init``, ``list [--json]``, ``rotate [--audit | --master-key]``,
+Subcommands: ``init``, ``list [--json]``, ``rotate [--audit | --status-list | --master-key]``,
 ``revoke-signer`` (document or audit signer), ``rollover-root``, ``export-trust``.
 Failures print one line (``permit: error: ...``) and exit 1; never a secret, never a traceback.
 """
@@ -65,6 +65,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--audit",
         action="store_true",
         help="certify a new audit signer (checkpoints) instead; also creates the first one",
+    )
+    what.add_argument(
+        "--status-list",
+        action="store_true",
+        help="certify a new status-list signer (signed status lists) instead",
     )
     what.add_argument(
         "--master-key", action="store_true", help="rotate the issuer master key instead"
@@ -132,8 +137,12 @@ def run_list(args: argparse.Namespace) -> int:
         )
         if r.get("link_file"):
             print(f"link    {r['id']:<10} {r['link_file']} (certified by the previous root)")
-    for label, key in (("signer", "signers"), ("audit", "audit_signers")):
-        for s in info[key]:
+    for label, key in (
+        ("signer", "signers"),
+        ("audit", "audit_signers"),
+        ("status", "status_signers"),
+    ):
+        for s in info.get(key, []):
             print(
                 f"{label:<7} {s['id']:<10} {s['algorithm']:<18} {s['not_before']} .. "
                 f"{s['not_after']}  signs until {s['signing_not_after']}  {s['state']}"
@@ -149,7 +158,11 @@ def run_list(args: argparse.Namespace) -> int:
 def run_rotate(args: argparse.Namespace) -> int:
     with open_office() as office:
         done = office.rotate_keys(
-            _now(), audit=args.audit, master_key=args.master_key, if_due=args.if_due
+            _now(),
+            audit=args.audit,
+            master_key=args.master_key,
+            if_due=args.if_due,
+            status_list=args.status_list,
         )
     if done.kvn is not None:
         print(f"issuer master key rotated to KVN {done.kvn}")

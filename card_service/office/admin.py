@@ -23,7 +23,7 @@ from card_service.register.db import redacted_url
 from keys.diversify import CardStaticKeys
 from keys.errors import KeyStoreError, SignerValidationError
 from keys.pki import REVOCATION_REASONS
-from keys.profiles import PkiPolicy, SignerRole
+from keys.profiles import ROLE_WORDING, PkiPolicy, SignerRole
 from keys.store import Algorithm
 from keys.trust import load_trust_dir
 
@@ -49,7 +49,7 @@ ALGORITHMS = tuple(a.value for a in Algorithm)
 
 
 def _role_name(role: SignerRole) -> str:
-    return "audit signer" if role is SignerRole.AUDIT else "document signer"
+    return ROLE_WORDING[role]
 
 
 @contextlib.contextmanager
@@ -164,15 +164,23 @@ class AdminUseCases(OfficeCore):
         audit: bool = False,
         master_key: bool = False,
         if_due: bool = False,
+        status_list: bool = False,
     ) -> KeyRotation:
-        """Certify a new document (or ``audit``) signer and refresh the CRL - with ``if_due``
-        only when none may sign now - or rotate the issuer ``master_key``."""
+        """Certify a new document (or ``audit``, or ``status_list``) signer and refresh the
+        CRL - with ``if_due`` only when none may sign now - or rotate the issuer
+        ``master_key``."""
         manager = self.key_manager()
         with _key_files():
             if master_key:
                 kvn = manager.rotate_master_key(now)
                 return KeyRotation("master key", f"KVN {kvn}", kvn=kvn)
-            role = SignerRole.AUDIT if audit else SignerRole.DOCUMENT
+            role = (
+                SignerRole.AUDIT
+                if audit
+                else SignerRole.STATUS_LIST
+                if status_list
+                else SignerRole.DOCUMENT
+            )
             before = manager.usable_signer(now, role)
             record = manager.rotate_signer(now, force=not if_due, role=role)
             manager.refresh_crl(now)

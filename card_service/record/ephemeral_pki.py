@@ -17,11 +17,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from keys.profiles import (
     DAY,
+    STATUS_SIGNER_GRACE,
     PkiPolicy,
     RevokedEntry,
     build_crl,
     build_root_certificate,
     build_signer_certificate,
+    build_status_signer_certificate,
 )
 from keys.store import Algorithm, KeyHandle, SigningPublicKey
 from keys.trust import TrustList
@@ -71,7 +73,7 @@ class _MemoryStore:
 
 @dataclass(frozen=True)
 class EphemeralSigner:
-    """A document signer: its private key and its chain (signer certificate first)."""
+    """A document or status-list signer: its private key and its chain (signer first)."""
 
     key: ec.EllipticCurvePrivateKey
     chain: tuple[x509.Certificate, ...]
@@ -83,7 +85,7 @@ class EphemeralSigner:
 
 @dataclass
 class EphemeralPki:
-    """A root, its document signers and CRL, all in memory."""
+    """A root, its document and status-list signers and CRL, all in memory."""
 
     policy: PkiPolicy
     root_certificate: x509.Certificate
@@ -126,6 +128,27 @@ class EphemeralPki:
             now,
             min(now + window, not_after),
             not_after,
+        )
+        return EphemeralSigner(key, (cert,))
+
+    def new_status_signer(
+        self, now: dt.datetime, *, signing_days: int | None = None
+    ) -> EphemeralSigner:
+        """A status-list signer certified at ``now`` (EKU status-list signing), with the
+        profile ``permit keys`` gives it: the signing window plus the 30-day grace."""
+        self._seq += 1
+        key = ec.generate_private_key(ec.SECP256R1())
+        window = (signing_days or self.policy.signing_window_days) * DAY
+        cert = build_status_signer_certificate(
+            self._store,
+            self._root,
+            self.root_certificate,
+            key.public_key(),
+            self.policy,
+            self._seq,
+            now,
+            now + window,
+            now + window + STATUS_SIGNER_GRACE,
         )
         return EphemeralSigner(key, (cert,))
 

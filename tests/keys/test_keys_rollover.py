@@ -84,7 +84,8 @@ def test_registry_after_rollover(initialised: KeyManager) -> None:
     assert [(r.id, r.state) for r in reg.roots] == [("root-01", "retired"), ("root-02", "active")]
     assert reg.roots[1].link_file == "certs/link-root-01-root-02.pem"
     data = json.loads((m.directory / "registry.json").read_text())
-    assert data["format"] == "permit-key-registry-v3"
+    # v4: rollover fields and the status-list signers (init creates one)
+    assert data["format"] == "permit-key-registry-v4"
     # new document and audit signers certified by the new root, the old ones retired
     assert [(s.id, s.root_id, s.state) for s in reg.signers] == [
         ("ds-0001", "root-01", "retired"),
