@@ -31,6 +31,7 @@ from card_service.record import Verifier
 from card_service.record.ephemeral_pki import EphemeralPki
 from card_service.register.db import make_engine
 from card_service.register.service import Register
+from card_service.status.token import ListSigner
 from card_service.workflows.application import PermitApplication, synthetic_application
 from card_service.workflows.issuance import IssuanceWorkflow
 from card_service.workflows.issuer import IssuerContext
@@ -166,9 +167,16 @@ class EphemeralOffice(Office):
         )
         self.station = station
         self._temporary = temporary
+        self._status_signer: ListSigner | None = None
 
     def key_manager(self) -> KeyManager:
         raise RequestInvalid("an ephemeral office has no key store")
+
+    def status_list_signer(self, now: dt.datetime) -> ListSigner:
+        """A status-list signer of the sandbox's run-time PKI, certified on first use."""
+        if self._status_signer is None:
+            self._status_signer = self.station.pki.new_status_signer(now - dt.timedelta(minutes=1))
+        return self._status_signer
 
     def close(self) -> None:
         super().close()

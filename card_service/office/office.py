@@ -18,12 +18,13 @@ from .admin import AdminUseCases
 from .clients import ClientUseCases
 from .issuing import IssuingUseCases
 from .settings import Settings
+from .status import StatusListUseCases
 from .verifying import VerifyingUseCases
 
 __all__ = ["Office"]
 
 
-class Office(IssuingUseCases, VerifyingUseCases, AdminUseCases, ClientUseCases):
+class Office(IssuingUseCases, VerifyingUseCases, AdminUseCases, ClientUseCases, StatusListUseCases):
     """One issuing office; use as a context manager (or call :meth:`close`)."""
 
     @classmethod

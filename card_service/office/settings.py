@@ -20,6 +20,7 @@ the key-store settings when a use case needs them.
 | ``PERMIT_REDIS_URL`` | the service's shared state (challenges, rate limits); unset: in memory |
 | ``PERMIT_REDIS_PREFIX`` | the prefix of every Redis key (default ``permit:``) |
 | ``PERMIT_RATE_LIMITS`` | ``CLASS=REQUESTS/SECONDS,...`` (:mod:`card_service.shared_state`) |
+| ``PERMIT_STATUS_LIST_URI`` | the ``sub`` of the signed status list: its public URL |
 
 Secrets (passphrase, token PIN) are carried for :class:`~keys.config.KeySettings`, which reads
 them only when a store is opened; they never appear in ``repr``, and neither does
@@ -55,6 +56,7 @@ __all__ = [
     "REDIS_PREFIX_ENV",
     "REDIS_URL_ENV",
     "SIMULATOR_WHY",
+    "STATUS_LIST_URI_ENV",
     "Settings",
 ]
 
@@ -62,6 +64,10 @@ READERS_ENV = "PERMIT_READERS"
 REDIS_URL_ENV = "PERMIT_REDIS_URL"
 REDIS_PREFIX_ENV = "PERMIT_REDIS_PREFIX"
 RATE_LIMITS_ENV = "PERMIT_RATE_LIMITS"
+STATUS_LIST_URI_ENV = "PERMIT_STATUS_LIST_URI"
+#: ``sub`` of the status list when ``PERMIT_STATUS_LIST_URI`` is unset (set it to the URL
+#: verifiers download the list from, e.g. ``https://permits.example.gov.cn/v1/status-list``).
+DEFAULT_STATUS_LIST_URI = "urn:permit:status-list"
 #: Why the simulator is refused in production (the tail of every refusal).
 SIMULATOR_WHY = "simulated cards are for testing only (docs/simulator.md)"
 
@@ -89,6 +95,8 @@ class Settings:
     shared_state_url: str | None = field(default=None, repr=False)
     shared_state_prefix: str = DEFAULT_PREFIX
     rate_limits_text: str = ""
+    #: ``sub`` of the signed status list (``PERMIT_STATUS_LIST_URI``).
+    status_list_uri: str = DEFAULT_STATUS_LIST_URI
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -108,6 +116,7 @@ class Settings:
             key_env=MappingProxyType(key_env),
             shared_state_url=env.get(REDIS_URL_ENV, "").strip() or None,
             shared_state_prefix=env.get(REDIS_PREFIX_ENV, "").strip() or DEFAULT_PREFIX,
+            status_list_uri=env.get(STATUS_LIST_URI_ENV, "").strip() or DEFAULT_STATUS_LIST_URI,
             rate_limits_text=env.get(RATE_LIMITS_ENV, ""),
         )
 

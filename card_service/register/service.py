@@ -34,6 +34,7 @@ from sqlmodel import Session
 from . import applications, auditing, cards, endorsements, issuance, locking, revocations
 from .residence import ResidenceStatus, effective_state, permit_residence
 from .revocations import REPLACE_REASONS, REVOKE_REASONS
+from .status import StatusEntries, status_entries
 from .store import Store, get_permit, load_view
 from .views import (
     ApplicantData,
@@ -216,6 +217,14 @@ class Register(Store):
         """The permit with its endorsements and revocation; :class:`.errors.NotFound`."""
         with Session(self.engine) as session:
             return load_view(session, get_permit(session, permit_number, lock=False))
+
+    def status_entries(self, now: dt.datetime) -> StatusEntries:
+        """The status of every status index (permit row id) at ``now``, for the signed
+        status list (:mod:`.status`); one snapshot (REPEATABLE READ on PostgreSQL)."""
+        with Session(self.engine) as session:
+            if self.engine.dialect.name == "postgresql":
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            return status_entries(session, now)
 
     def endorsement_status(self, permit_number: str, now: dt.datetime) -> ResidenceStatus:
         """Due window, coverage, suspension and years of residence at ``now``."""
