@@ -10,8 +10,9 @@ from typing import Any
 
 from card_service.register.service import Register
 
-#: The public API before the split (card_service/register/service.py at issue 10's start):
-#: parameters after ``self`` (``*``: keyword-only, ``=``: default) ``->`` return annotation.
+#: The public API before the split (card_service/register/service.py at issue 10's start),
+#: plus what was added since (``status_entries``, issue 11): parameters after ``self``
+#: (``*``: keyword-only, ``=``: default) ``->`` return annotation.
 API = {
     "abandon": "permit_number reason now actor='issuer' -> PermitView",
     "check_application": "application_id applicant application -> None",
@@ -23,6 +24,7 @@ API = {
     "lock_pending": "application_id=None -> list[PermitView]",
     "mark_issued": "permit_number mso_digest record_digest now actor='issuer' -> PermitView",
     "pending_issuances": "*application_id=None *card_serial=None -> list[Reservation]",
+    "status_entries": "now -> StatusEntries",
     "permit": "permit_number -> PermitView",
     "permit_for_card": "card_serial -> PermitView | None",
     "person_key": " -> bytes",
