@@ -48,6 +48,8 @@ class NoCard(ReaderError):
     """The reader exists but holds no card."""
 
     code = "no_card"
+    #: the reader's state (insert a card, wait): a conflict, not an outage
+    kind = ErrorKind.CONFLICT
 
     def __init__(self, reader: str) -> None:
         super().__init__(reader, f"no card in reader {reader!r}")
@@ -62,6 +64,8 @@ class CardRemoved(ReaderError):
     """
 
     code = "card_removed"
+    #: the reader's state (insert a card, wait): a conflict, not an outage
+    kind = ErrorKind.CONFLICT
 
     def __init__(self, reader: str, detail: str = "card removed or powered off") -> None:
         self.detail = detail
@@ -72,6 +76,8 @@ class ReaderBusy(ReaderError):
     """Another connection holds exclusive access to the reader."""
 
     code = "reader_busy"
+    #: the reader's state (insert a card, wait): a conflict, not an outage
+    kind = ErrorKind.CONFLICT
 
     def __init__(self, reader: str) -> None:
         super().__init__(reader, f"reader {reader!r} is in exclusive use by another connection")

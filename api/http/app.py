@@ -20,7 +20,7 @@ from card_service.office import Office
 
 from .deps import Authenticator, Clock, Limits, Services, office_authenticator
 from .metrics import HttpMetrics
-from .middleware import BodyLimits, Metrics, RequestContext
+from .middleware import BodyLimits, Metrics, RequestContext, RequireCredentials
 from .openapi import api_routes, declared_roles, install_openapi
 from .problems import DEFAULT_PROBLEM_BASE, install_handlers
 from .routes import applications, health, permits, readers, status, verifications
@@ -114,6 +114,12 @@ def create_app(
         max_json=lim.max_json,
         max_depth=lim.max_json_depth,
         problem_base=problem_base,
+    )
+    app.add_middleware(
+        RequireCredentials,
+        problem_base=problem_base,
+        public=lambda path: path in PUBLIC_PATHS,
+        authenticate=lambda key: services.authenticate(key, services.now()),
     )
     app.add_middleware(Metrics, metrics=app.state.metrics)
     app.add_middleware(RequestContext, problem_base=problem_base)

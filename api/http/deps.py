@@ -26,6 +26,8 @@ from card_service.clients import ApiClient, Forbidden, Role, Unauthenticated
 from card_service.office import Office
 from permit_errors import ErrorKind, PermitError
 
+from .middleware import CLIENT_STATE
+
 __all__ = [
     "Authenticator",
     "ClientsUnavailable",
@@ -144,7 +146,10 @@ class RoleGuard:
         if credentials is None or not credentials.credentials:
             raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
         services = services_of(request)
-        client = services.authenticate(credentials.credentials, services.now())
+        # authenticated before the request was read (middleware.RequireCredentials)
+        client = getattr(request.state, CLIENT_STATE, None)
+        if not isinstance(client, ApiClient):
+            client = services.authenticate(credentials.credentials, services.now())
         request.state.client_id = client.client_id
         if client.role not in self.roles:
             raise Forbidden(f"the {client.role} role may not use this route")

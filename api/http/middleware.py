@@ -17,17 +17,23 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from permit_errors import ErrorKind
+from card_service.clients import Unauthenticated
+from permit_errors import ErrorKind, PermitError
 
 from .metrics import HttpMetrics
-from .problems import PROBLEM_MEDIA_TYPE, encode, problem_body
+from .problems import PROBLEM_MEDIA_TYPE, encode, problem_body, problem_for, problem_headers
 
 __all__ = ["BodyLimits", "Metrics", "RequestContext", "json_depth"]
 
 log = logging.getLogger(__name__)
+
+#: Where :class:`RequireCredentials` leaves the authenticated client (``request.state``).
+CLIENT_STATE = "authenticated_client"
 
 REQUEST_ID_HEADER = b"x-request-id"
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{8,128}")
@@ -230,3 +236,57 @@ class BodyLimits:
     async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
         detail = f"request body larger than {limit} bytes"
         await send_problem(send, scope, self.base, 413, "body_too_large", detail)
+
+
+class RequireCredentials:
+    """Authenticate first (deny by default), before anything else reads the request.
+
+    A request for any path but the public ones (probes, API documents, public material) is
+    answered 401 at once unless it carries ``Authorization: Bearer <key>`` with a key the
+    office knows (unknown, expired, revoked: the same 401), so a caller without a valid key
+    learns nothing from how its body or parameters are parsed, and no body is read for it.
+    The authenticated client is left in the request state for the route's role guard
+    (:class:`~api.http.deps.RoleGuard`), which decides what its role admits.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        problem_base: str,
+        public: Callable[[str], bool],
+        authenticate: Callable[[str], Any],
+    ) -> None:
+        self.app = app
+        self.base = problem_base
+        self.public = public
+        self.authenticate = authenticate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.public(str(scope.get("path", ""))):
+            await self.app(scope, receive, send)
+            return
+        header = _header(scope, b"authorization") or b""
+        scheme, _, token = header.partition(b" ")
+        key = token.strip().decode("latin-1") if scheme.lower() == b"bearer" else ""
+        try:
+            if not key:
+                raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
+            client = await anyio.to_thread.run_sync(self.authenticate, key)
+        except PermitError as exc:
+            await self._refuse(scope, send, exc)
+            return
+        scope.setdefault("state", {})[CLIENT_STATE] = client
+        await self.app(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, send: Send, exc: PermitError) -> None:
+        status, body = problem_for(exc, base=self.base, request_id=request_id(scope))
+        payload = encode(body)
+        headers = [
+            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+            (b"content-length", str(len(payload)).encode()),
+        ]
+        for name, value in problem_headers(status, body).items():
+            headers.append((name.lower().encode(), value.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})

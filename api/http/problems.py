@@ -235,6 +235,9 @@ def install_handlers(app: FastAPI, base: str) -> None:
         status = exc.status_code
         code = {404: "route_not_found", 405: "method_not_allowed"}.get(status, f"http_{status}")
         detail = TITLES.get(status, "Error") if not isinstance(exc.detail, str) else exc.detail
+        if status == 400:  # FastAPI could not parse the body (e.g. not UTF-8): a malformed
+            # body, answered as every other malformed body is (documented 422, no echo)
+            status, code, detail = 422, "body_malformed", "the request body cannot be parsed"
         body = problem_body(
             base=base, status=status, code=code, detail=detail, request_id=request_id_of(request)
         )

@@ -130,7 +130,7 @@ def test_issue_refusals_are_problems_before_the_stream(
         content=application_body(2),
         headers={**OFFICER, **JSON},
     )
-    assert_problem(empty, 503, "no_card")
+    assert_problem(empty, 409, "no_card")  # the reader's state, not an outage
     missing = client.post(
         "/v1/readers/No%20Such%20Reader/issuance",
         content=application_body(2),

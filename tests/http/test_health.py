@@ -82,7 +82,8 @@ def test_metrics_by_route_template(client: TestClient) -> None:
     officer = auth(Role.OFFICER)
     for _ in range(3):
         client.get("/v1/permits/3301062026999999X", headers=officer)
-    client.get("/v1/nothing")
+    client.get("/v1/nothing", headers=officer)
+    client.get("/v1/nothing")  # no key: 401 before any routing (deny by default)
     text = client.get("/metrics").text
     assert "3301062026999999X" not in text and "/v1/nothing" not in text
     samples = {
@@ -97,6 +98,8 @@ def test_metrics_by_route_template(client: TestClient) -> None:
     assert samples[key] == 3
     unmatched = ("method", "GET"), ("route", "<unmatched>"), ("status", "404")
     assert samples[("permit_http_requests_total", unmatched)] == 1
+    anonymous = ("method", "GET"), ("route", "<unmatched>"), ("status", "401")
+    assert samples[("permit_http_requests_total", anonymous)] == 1
     count = (
         "permit_http_request_duration_seconds_count",
         (("method", "GET"), ("route", "/v1/permits/{number}"), ("status", "404")),

@@ -95,7 +95,12 @@ def test_request_ids(client: TestClient) -> None:
 
 
 def test_unknown_route_and_method(client: TestClient) -> None:
-    assert_problem(client.get("/v1/nothing-here"), 404, "route_not_found")
+    assert_problem(client.get("/v1/nothing-here", headers=OFFICER), 404, "route_not_found")
+    # without a key nothing is told, not even whether the route exists
+    assert_problem(client.get("/v1/nothing-here"), 401, "unauthenticated")
+    assert_problem(
+        client.post("/v1/permits/X/revocation", content=b"\xff\xfe"), 401, "unauthenticated"
+    )
     assert_problem(client.delete("/healthz"), 405, "method_not_allowed")
 
 
