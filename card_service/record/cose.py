@@ -42,6 +42,7 @@ __all__ = [
     "raw_to_der",
     "sig_structure",
     "sign1",
+    "x5chain_value",
 ]
 
 ALG_ES256 = -7
@@ -192,7 +193,15 @@ def _x5chain(unprotected: Any) -> tuple[bytes, ...]:
                 "unprotected header has labels the format does not define", "header_unknown"
             )
         raise CoseError("unprotected header must carry x5chain (33)", "x5chain")
-    chain = unprotected[HDR_X5CHAIN]
+    chain = x5chain_value(unprotected[HDR_X5CHAIN])
+    if chain is None:
+        raise CoseError("x5chain (33) must be a certificate or an array of 1-4 of them", "x5chain")
+    return chain
+
+
+def x5chain_value(chain: Any) -> tuple[bytes, ...] | None:
+    """The certificates of an x5chain (33) value: one non-empty bstr, or an array of 1 to
+    :data:`MAX_CHAIN` of them (RFC 9360); ``None`` for anything else."""
     if type(chain) is bytes and chain:
         return (chain,)
     if (
@@ -201,7 +210,7 @@ def _x5chain(unprotected: Any) -> tuple[bytes, ...]:
         and all(type(c) is bytes and c for c in chain)
     ):
         return tuple(chain)
-    raise CoseError("x5chain (33) must be a certificate or an array of 1-4 of them", "x5chain")
+    return None
 
 
 def parse_sign1(value: Any, *, tagged: bool = False) -> Sign1:

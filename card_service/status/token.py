@@ -33,10 +33,10 @@ from card_service.record.cose import (
     HDR_ALG,
     HDR_CRIT,
     HDR_X5CHAIN,
-    MAX_CHAIN,
     Sign1,
     der_to_raw,
     sig_structure,
+    x5chain_value,
 )
 from keys.clock import require_utc
 
@@ -191,16 +191,10 @@ def _x5chain(unprotected: Any) -> tuple[bytes, ...]:
         raise _fail("unprotected header must be a map")
     if any(k not in (HDR_X5CHAIN, _HDR_KID) for k in unprotected):
         raise _fail("unprotected header has labels the format does not define")
-    chain: Any = unprotected.get(HDR_X5CHAIN)
-    if type(chain) is bytes and chain:
-        return (chain,)
-    if (
-        type(chain) in (list, tuple)
-        and 1 <= len(chain) <= MAX_CHAIN
-        and all(type(c) is bytes and c for c in chain)
-    ):
-        return tuple(chain)
-    raise _fail("unprotected header must carry x5chain (33): the signer's certificate(s)")
+    chain = x5chain_value(unprotected.get(HDR_X5CHAIN))
+    if chain is None:
+        raise _fail("unprotected header must carry x5chain (33): the signer's certificate(s)")
+    return chain
 
 
 def _uint(claims: Mapping[Any, Any], key: int, name: str, *, required: bool) -> int | None:
