@@ -4,9 +4,9 @@
 methods; entry points parse, call one method, and present its result.  The use cases live
 by concern in :mod:`.issuing` (the counter), :mod:`.verifying` (reads), :mod:`.admin`
 (register, audit, keys, readers), :mod:`.relying` (relying parties) and :mod:`.clients`
-(API clients); the composition is
-:mod:`.core`.  Expected failures are :class:`~permit_errors.PermitError` subclasses
-(:mod:`.errors`); verification outcomes are results.
+(API clients); the composition is :mod:`.core`.  Expected failures are
+:class:`~permit_errors.PermitError` subclasses (:mod:`.errors`); verification outcomes are
+results.
 """
 
 from __future__ import annotations

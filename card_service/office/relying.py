@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
@@ -35,11 +36,13 @@ from card_service.record.data import ELEMENT_TYPES, MANDATORY_ELEMENTS
 from card_service.record.endorsement import ENDORSEMENTS_MAX_BYTES
 from card_service.record.errors import RecordError
 from card_service.record.issuer_signed import RECORD_MAX_BYTES, RecordFormatError, parse_record
+from card_service.record.verdict import decide
 from card_service.register.errors import NotFound
 from card_service.register.models import PermitState
 from card_service.register.service import effective_state
 from card_service.shared_state import Challenge, ChallengeOutcome, SharedStateUnavailable
 from card_service.shared_state.model import nonce_well_formed
+from card_service.workflows.cardops import digests_of
 from card_service.workflows.verify import register_revocation
 from permit_errors import ErrorKind, PermitError
 
@@ -250,8 +253,10 @@ class RelyingUseCases(OfficeCore):
             card_proof=CardProof(nonce, presentation.card_signature),
             require_card_proof=True,
         )
-        answer = self._scoped(result, allowed, outcome)
         number = result.elements.get("permit_number")
+        if isinstance(number, str) and result.verdict not in (Verdict.FORGED, Verdict.MALFORMED):
+            result = self._register_check(result, number, presentation.record)
+        answer = self._scoped(result, allowed, outcome)
         reasons = ",".join(r.code for r in result.reasons)
         code = "passed" if answer.valid else f"failed:{result.verdict.value.lower()}:{reasons}"
         self._audit_relying(number if isinstance(number, str) else None, code, audit_actor, now)
@@ -311,6 +316,44 @@ class RelyingUseCases(OfficeCore):
         if self._issuer_source is not None:
             return self.issuer(now).trust
         return self.trust_list()
+
+    def _register_check(
+        self, result: VerificationResult, number: str, record: bytes
+    ) -> VerificationResult:
+        """The register must hold this permit as issued, with this record's MSO (a
+        presentation keeps the issuerAuth, so the MSO digest is the issued record's)."""
+        extra: list[Reason] = []
+        with self.database("cannot read the register ({name})"):
+            try:
+                view = self.reader_register().permit(number)
+            except NotFound:
+                view = None
+        if (
+            view is None
+            or view.issued_at is None
+            or view.state not in (PermitState.ISSUED, PermitState.REVOKED)
+        ):
+            extra.append(
+                Reason(
+                    "register_not_issued",
+                    Verdict.REVOKED,
+                    "the register holds no issued permit with this number",
+                )
+            )
+        elif view.mso_digest != digests_of(record).mso:
+            extra.append(
+                Reason(
+                    "register_record_mismatch",
+                    Verdict.FORGED,
+                    "the register holds another record for this permit",
+                )
+            )
+        if not extra:
+            return result
+        reasons = (*result.reasons, *extra)
+        verdict = decide(reasons)
+        elements = result.elements if verdict is not Verdict.FORGED else {}
+        return dataclasses.replace(result, verdict=verdict, reasons=reasons, elements=elements)
 
     @staticmethod
     def _scoped(

@@ -183,3 +183,28 @@ def test_present_card_refuses_bad_requests(office: EphemeralOffice) -> None:
     with pytest.raises(Exception) as unknown:
         office.present_card(reader, nonce, ["shoe_size"])
     assert getattr(unknown.value, "kind", None) is ErrorKind.INVALID
+
+
+def test_the_register_must_hold_the_presented_record(office: EphemeralOffice) -> None:
+    from sqlalchemy import text
+
+    reader, number = _issued(office)
+    with office.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE permit SET mso_digest = :d WHERE number = :n"),
+            {"d": "00" * 32, "n": number},
+        )
+    nonce = office.issue_challenge(BANK, NOW).nonce
+    presentation = office.present_card(reader, nonce, ["full_name"])
+    answer = office.verify_presentation(BANK, presentation, NOW, audit_actor="bank")
+    assert answer.verdict == "FORGED" and not answer.elements
+    assert "register_record_mismatch" in [r.code for r in answer.reasons]
+    with office.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE permit SET state = 'RESERVED' WHERE number = :n"), {"n": number}
+        )
+    nonce = office.issue_challenge(BANK, NOW).nonce
+    presentation = office.present_card(reader, nonce, ["full_name"])
+    answer = office.verify_presentation(BANK, presentation, NOW, audit_actor="bank")
+    assert answer.verdict == "REVOKED"
+    assert [r.code for r in answer.reasons] == ["register_not_issued"]
