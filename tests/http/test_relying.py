@@ -20,11 +20,12 @@ from card_service.office import (
     SharedState,
     SharedStateUnavailable,
 )
-from card_service.shared_state import MemoryChallengeStore, MemoryRateLimiter
+from card_service.shared_state import MemoryChallengeStore, MemoryRateLimiter, on_redis
 from card_service.workflows.application import synthetic_application
 from tests.dbfixtures import NOW
 from tests.http.conftest import CLIENTS, KEYS, assert_problem, insert_blank
 from tests.http.test_roles import _routes
+from tests.shared_state.conftest import prefix, redis_url  # noqa: F401 (fixtures)
 
 BANK_KEY, SHOP_KEY = "test-key-bank-0123456789", "test-key-shop-0123456789"
 SCOPED = {
@@ -214,3 +215,27 @@ def test_the_role_matrix_walks_the_relying_routes(app: FastAPI) -> None:
         "clerk",
         "officer",
     }
+
+
+def test_on_redis_a_nonce_spent_by_one_worker_is_spent_for_all(
+    office: EphemeralOffice,
+    rp: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,  # noqa: F811 (the shared-state fixture)
+    prefix: str,  # noqa: F811
+) -> None:
+    """Two connections to one Redis (two workers): issued through one, spent through the
+    other, replayed through the first."""
+    first, second = on_redis(redis_url, prefix), on_redis(redis_url, prefix)
+    try:
+        reader, _ = _issued(office)
+        monkeypatch.setattr(office, "_shared_state", first)
+        body = _body(office, reader, _challenge(rp, BANK)["nonce"], "full_name")
+        monkeypatch.setattr(office, "_shared_state", second)
+        assert rp.post("/v1/verifications", json=body, headers=BANK).json()["verdict"] == "VALID"
+        monkeypatch.setattr(office, "_shared_state", first)
+        again = rp.post("/v1/verifications", json=body, headers=BANK).json()
+        assert (again["verdict"], again["challenge"]) == ("INVALID", "replayed")
+    finally:
+        first.close()
+        second.close()
