@@ -28,7 +28,7 @@ from card_service.office.errors import (
     SimulatorRefused,
 )
 
-from . import audit, clients, keys, readers, record, register, serve, sim, workflows
+from . import audit, clients, keys, present, readers, record, register, serve, sim, workflows
 from .common import CliError
 
 __all__ = ["CliError", "build_parser", "describe", "dispatch", "exit_code", "main"]
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.register(sub)
     clients.register(sub)
     serve.register(sub)
+    present.register(sub)
     return parser
 
 

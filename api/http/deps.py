@@ -29,16 +29,21 @@ from permit_errors import ErrorKind, PermitError
 from .middleware import CLIENT_STATE
 
 __all__ = [
+    "ROUTE_CLASSES",
     "Authenticator",
+    "Challenger",
     "ClientsUnavailable",
     "Clock",
     "Counter",
     "Limits",
     "OfficeDep",
     "Officer",
+    "RateLimited",
+    "RelyingParty",
     "RequestTimeout",
     "RoleGuard",
     "Services",
+    "StatusReader",
     "actor_of",
     "call",
     "office_authenticator",
@@ -67,6 +72,21 @@ class RequestTimeout(PermitError):
 
     code = "request_timeout"
     kind = ErrorKind.UNAVAILABLE
+
+
+class RateLimited(PermitError):
+    """Too many requests of this client on this route class (429 with ``Retry-After``)."""
+
+    code = "rate_limited"
+    kind = ErrorKind.RATE_LIMITED
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+#: The route classes of the rate limits (``PERMIT_RATE_LIMITS``, docs/shared-state.md).
+ROUTE_CLASSES = ("default", "challenges", "status")
 
 
 @dataclass(frozen=True)
@@ -129,14 +149,19 @@ bearer = HTTPBearer(
 
 
 class RoleGuard:
-    """The dependency of :func:`require`: authenticate the bearer key, then admit only
-    ``roles``.  Sync on purpose: FastAPI runs it in a worker thread (the authenticator may
-    read the register)."""
+    """The dependency of :func:`require`: authenticate the bearer key, admit only
+    ``roles``, then count the request against the client's rate limit of ``rate_class``
+    (every keyed route is rate-limited: 429 ``rate_limited`` with ``Retry-After``).  Sync on
+    purpose: FastAPI runs it in a worker thread (the authenticator may read the register,
+    the limiter may ask Redis)."""
 
-    def __init__(self, roles: frozenset[Role]) -> None:
+    def __init__(self, roles: frozenset[Role], rate_class: str = "default") -> None:
         if not roles:
             raise ValueError("a route must admit at least one role")
+        if rate_class not in ROUTE_CLASSES:
+            raise ValueError(f"not a route class: {rate_class!r}")
         self.roles = roles
+        self.rate_class = rate_class
 
     def __call__(
         self,
@@ -153,18 +178,35 @@ class RoleGuard:
         request.state.client_id = client.client_id
         if client.role not in self.roles:
             raise Forbidden(f"the {client.role} role may not use this route")
+        decision = services.office.shared_state.limiter.hit(
+            client.client_id, self.rate_class, services.now()
+        )
+        if not decision.allowed:
+            raise RateLimited(
+                f"too many {self.rate_class} requests: retry in {decision.retry_after_s} s",
+                decision.retry_after_s,
+            )
         return client
 
 
-def require(*roles: Role) -> RoleGuard:
-    """The dependency admitting ``roles`` (and nobody else)."""
-    return RoleGuard(frozenset(roles))
+def require(*roles: Role, rate_class: str = "default") -> RoleGuard:
+    """The dependency admitting ``roles`` (and nobody else), rate-limited by
+    ``rate_class``."""
+    return RoleGuard(frozenset(roles), rate_class)
 
 
 #: An issuing officer.
 Officer = Annotated[ApiClient, Depends(require(Role.OFFICER))]
 #: Counter staff: a clerk (or an officer at the counter).
 Counter = Annotated[ApiClient, Depends(require(Role.CLERK, Role.OFFICER))]
+#: A merchant or bank (challenges count as ``challenges``, verifications as ``default``).
+RelyingParty = Annotated[ApiClient, Depends(require(Role.RELYING_PARTY))]
+#: A relying party asking for a challenge (the ``challenges`` rate class).
+Challenger = Annotated[ApiClient, Depends(require(Role.RELYING_PARTY, rate_class="challenges"))]
+#: Who may ask a permit's status (the strict ``status`` rate class: no enumeration).
+StatusReader = Annotated[
+    ApiClient, Depends(require(Role.RELYING_PARTY, Role.CLERK, Role.OFFICER, rate_class="status"))
+]
 
 _ACTOR_CHARS = re.compile(r"[^A-Za-z0-9_.:@-]")
 

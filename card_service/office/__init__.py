@@ -37,6 +37,15 @@ from .ephemeral import EphemeralOffice, Sandbox, ephemeral_office
 from .health import Check, Readiness, readiness
 from .issuing import APPLICATION_MAX_BYTES
 from .office import Office
+from .relying import (
+    PRESENTATION_FORMAT,
+    OutOfScope,
+    PermitNotFound,
+    PermitStatus,
+    Presentation,
+    RelyingVerification,
+    disclosed_scope,
+)
 from .results import (
     AuditSeal,
     CardTerminated,
@@ -56,6 +65,7 @@ __all__ = [
     "APPLICATION_MAX_BYTES",
     "ENDORSEMENTS_MAX_BYTES",
     "POLICY_DEFAULTS",
+    "PRESENTATION_FORMAT",
     "RECORD_MAX_BYTES",
     "REVOCATION_REASONS",
     "ApiClient",
@@ -74,12 +84,17 @@ __all__ = [
     "KeyRotation",
     "KeysInitialised",
     "Office",
+    "OutOfScope",
     "PermitHistory",
+    "PermitNotFound",
+    "PermitStatus",
     "PermitView",
+    "Presentation",
     "RateDecision",
     "ReaderStatus",
     "Readiness",
     "RegisterMigrated",
+    "RelyingVerification",
     "Role",
     "RootRolledOver",
     "SampleRecord",
@@ -90,6 +105,7 @@ __all__ = [
     "SignerRevoked",
     "clerk_view",
     "counter_verdict",
+    "disclosed_scope",
     "ephemeral_office",
     "readiness",
 ]

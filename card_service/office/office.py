@@ -3,9 +3,10 @@
 :class:`Office` is built once from :class:`~.settings.Settings` and exposes the use cases as
 methods; entry points parse, call one method, and present its result.  The use cases live
 by concern in :mod:`.issuing` (the counter), :mod:`.verifying` (reads), :mod:`.admin`
-(register, audit, keys, readers) and :mod:`.clients` (API clients); the composition is
-:mod:`.core`.  Expected failures are :class:`~permit_errors.PermitError` subclasses
-(:mod:`.errors`); verification outcomes are results.
+(register, audit, keys, readers), :mod:`.relying` (relying parties) and :mod:`.clients`
+(API clients); the composition is :mod:`.core`.  Expected failures are
+:class:`~permit_errors.PermitError` subclasses (:mod:`.errors`); verification outcomes are
+results.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from card_service.workflows.progress import ProgressSink
 from .admin import AdminUseCases
 from .clients import ClientUseCases
 from .issuing import IssuingUseCases
+from .relying import RelyingUseCases
 from .settings import Settings
 from .status import StatusListUseCases
 from .verifying import VerifyingUseCases
@@ -24,7 +26,14 @@ from .verifying import VerifyingUseCases
 __all__ = ["Office"]
 
 
-class Office(IssuingUseCases, VerifyingUseCases, AdminUseCases, ClientUseCases, StatusListUseCases):
+class Office(
+    IssuingUseCases,
+    VerifyingUseCases,
+    RelyingUseCases,
+    AdminUseCases,
+    ClientUseCases,
+    StatusListUseCases,
+):
     """One issuing office; use as a context manager (or call :meth:`close`)."""
 
     @classmethod
