@@ -3,7 +3,8 @@
 :class:`Office` is built once from :class:`~.settings.Settings` and exposes the use cases as
 methods; entry points parse, call one method, and present its result.  The use cases live
 by concern in :mod:`.issuing` (the counter), :mod:`.verifying` (reads), :mod:`.admin`
-(register, audit, keys, readers) and :mod:`.clients` (API clients); the composition is
+(register, audit, keys, readers), :mod:`.clients` (API clients) and :mod:`.monitoring`
+(audit pages, checkpoints, the trust document, reader events); the composition is
 :mod:`.core`.  Expected failures are :class:`~permit_errors.PermitError` subclasses
 (:mod:`.errors`); verification outcomes are results.
 """
@@ -17,13 +18,16 @@ from card_service.workflows.progress import ProgressSink
 from .admin import AdminUseCases
 from .clients import ClientUseCases
 from .issuing import IssuingUseCases
+from .monitoring import MonitoringUseCases
 from .settings import Settings
 from .verifying import VerifyingUseCases
 
 __all__ = ["Office"]
 
 
-class Office(IssuingUseCases, VerifyingUseCases, AdminUseCases, ClientUseCases):
+class Office(
+    MonitoringUseCases, IssuingUseCases, VerifyingUseCases, AdminUseCases, ClientUseCases
+):
     """One issuing office; use as a context manager (or call :meth:`close`)."""
 
     @classmethod

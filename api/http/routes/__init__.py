@@ -3,6 +3,26 @@ one office method (in a worker thread, :func:`~api.http.deps.call`) and returns 
 
 from __future__ import annotations
 
-from . import applications, health, permits, readers, verifications
+from . import (
+    applications,
+    audit,
+    clients,
+    health,
+    permits,
+    reader_events,
+    readers,
+    trust,
+    verifications,
+)
 
-__all__ = ["applications", "health", "permits", "readers", "verifications"]
+__all__ = [
+    "applications",
+    "audit",
+    "clients",
+    "health",
+    "permits",
+    "reader_events",
+    "readers",
+    "trust",
+    "verifications",
+]

@@ -25,6 +25,7 @@ router = APIRouter(tags=["health"])
 #: declare its roles (deny by default, checked when the app is built).
 PUBLIC_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    | {"/v1/trust"}  # public material for verifiers (routes/trust.py)
 )
 
 
