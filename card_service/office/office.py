@@ -25,9 +25,7 @@ from .verifying import VerifyingUseCases
 __all__ = ["Office"]
 
 
-class Office(
-    MonitoringUseCases, IssuingUseCases, VerifyingUseCases, AdminUseCases, ClientUseCases
-):
+class Office(MonitoringUseCases, IssuingUseCases, VerifyingUseCases, AdminUseCases, ClientUseCases):
     """One issuing office; use as a context manager (or call :meth:`close`)."""
 
     @classmethod

@@ -62,9 +62,7 @@ async def entries(
 )
 async def verification(auditor: Auditor, request: Request) -> AuditReportModel:
     services = services_of(request)
-    report = await call(
-        services, services.office.audit_verification, services.now()
-    )
+    report = await call(services, services.office.audit_verification, services.now())
     return AuditReportModel.of(report)
 
 

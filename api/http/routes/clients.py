@@ -60,7 +60,8 @@ async def create_client(admin: Admin, request: Request, body: ClientRequest) -> 
 )
 async def list_clients(admin: Admin, request: Request) -> list[Client]:
     services = services_of(request)
-    return [Client.of(v) for v in await call(services, services.office.list_clients, services.now())]
+    views = await call(services, services.office.list_clients, services.now())
+    return [Client.of(v) for v in views]
 
 
 @router.post(

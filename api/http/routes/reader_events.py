@@ -63,9 +63,7 @@ def hub_of(request: Request) -> ReaderEventHub:
     return hub
 
 
-async def _events(
-    hub: ReaderEventHub, reader: str | None, lifetime: float
-) -> AsyncIterator[bytes]:
+async def _events(hub: ReaderEventHub, reader: str | None, lifetime: float) -> AsyncIterator[bytes]:
     sub = hub.subscribe()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
