@@ -41,7 +41,7 @@ class ClientRequest(BaseModel):
 
     name: str = Field(min_length=1, max_length=128, examples=["Example Bank terminal 1"])
     role: Role
-    scope: list[str] = Field(default_factory=list, max_length=64, examples=[["family_name"]])
+    scope: list[str] = Field(default_factory=list, max_length=64, examples=[["full_name"]])
     expires_at: dt.datetime | None = Field(default=None, description="UTC; in the future")
 
 
