@@ -7,8 +7,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from api.http import create_app
 from card_service.clients import Role
@@ -84,9 +84,7 @@ def keyed_client(keyed_office: Office) -> Iterator[TestClient]:
         yield made
 
 
-def test_checkpoints_are_the_witnessed_ones(
-    keyed_client: TestClient, keyed_office: Office
-) -> None:
+def test_checkpoints_are_the_witnessed_ones(keyed_client: TestClient, keyed_office: Office) -> None:
     assert keyed_client.get("/v1/audit/checkpoints", headers=AUDITOR).json() == {
         "checkpoints": [],
         "next_after": None,
