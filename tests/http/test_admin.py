@@ -129,7 +129,8 @@ def test_no_api_key_in_the_logs(
         assert real.get(UNKNOWN, headers=bearer(bad)).status_code == 401
         secret_log.secret("api_key_variant", bad)
     real.get("/v1/clients", headers=bearer(admin_key))
-    real.post(f"/v1/clients/{client_id}/expiry", json={}, headers=bearer(admin_key))
+    expired = real.post(f"/v1/clients/{client_id}/expiry", headers=bearer(admin_key))  # no body
+    assert expired.json()["status"] == "expired"
     real.post(f"/v1/clients/{client_id}/revocation", headers=bearer(admin_key))
     assert real.get(UNKNOWN, headers=bearer(key)).status_code == 401
     secret_log.assert_clean(require=["api_key", "api_key_secret"], min_records=5)

@@ -157,3 +157,15 @@ def test_a_stream_ends_after_its_lifetime(client: Any) -> None:
     assert response.status_code == 200
     assert response.text.startswith("retry: 3000\n\n")
     assert response.text.rstrip().endswith("event: end\ndata: {}")
+
+
+def test_openapi_documents_the_events(client: Any) -> None:
+    document = client.get("/openapi.json").json()
+    operation = document["paths"][PATH]["get"]
+    assert operation["x-permit-roles"] == ["clerk", "officer"]
+    events = operation["responses"]["200"]["content"]["text/event-stream"]["x-events"]
+    assert set(events) == {"card_inserted", "card_removed", "reader_added", "reader_removed"}
+    for ref in events.values():
+        assert (
+            ref["$ref"].removeprefix("#/components/schemas/") in document["components"]["schemas"]
+        )

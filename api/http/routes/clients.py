@@ -71,7 +71,7 @@ async def list_clients(admin: Admin, request: Request) -> list[Client]:
     responses=authenticated(404, 409, 503),
 )
 async def expire_client(
-    admin: Admin, request: Request, client_id: ClientId, body: ExpiryRequest
+    admin: Admin, request: Request, client_id: ClientId, body: ExpiryRequest | None = None
 ) -> Client:
     services = services_of(request)
     view = await call(
@@ -79,7 +79,7 @@ async def expire_client(
         services.office.expire_client,
         client_id,
         services.now(),
-        at=body.at,
+        at=None if body is None else body.at,
         actor=actor_of(admin),
     )
     return Client.of(view)
