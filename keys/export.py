@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from .rollover import export_rollover
 if TYPE_CHECKING:
     from .pki import KeyManager
 
-__all__ = ["TRUST_FORMAT", "describe", "export_trust"]
+__all__ = ["TRUST_FORMAT", "TrustBundle", "describe", "export_trust", "trust_bundle"]
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,23 @@ def describe(manager: KeyManager, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def export_trust(manager: KeyManager, target: Path, now: dt.datetime) -> Path:
-    """Write root(s), the current CRL, document and audit signer certificates and
-    ``manifest.json`` (``signers`` and ``audit_signers``, each entry with its ``role``).
+@dataclass(frozen=True)
+class TrustBundle:
+    """The trust list as public material: ``manifest.json``'s content and the PEM files it
+    names (``name -> bytes``), as :func:`export_trust` writes them."""
 
-    The CRL is reissued first if it is within its refresh margin (that needs the store).
-    Returns the manifest path; ``now`` is UTC, whole seconds.
+    manifest: dict[str, Any]
+    files: dict[str, bytes]
+
+
+def trust_bundle(manager: KeyManager, now: dt.datetime, *, refresh: bool = True) -> TrustBundle:
+    """Root(s), the current CRL, document and audit signer certificates, links, retired
+    roots' CRLs and the manifest, in memory.
+
+    With ``refresh`` a CRL within its refresh margin is reissued first (that needs the
+    store); without, only files are read (no passphrase or PIN): the HTTP ``GET /v1/trust``.
     """
-    if crl_due(manager.registry, now):
+    if refresh and crl_due(manager.registry, now):
         manager.refresh_crl(now)
     registry = manager.registry
     files: dict[str, bytes] = {}
@@ -123,6 +133,18 @@ def export_trust(manager: KeyManager, target: Path, now: dt.datetime) -> Path:
     ]:
         entry["sha256"] = hashlib.sha256(files[entry["file"]]).hexdigest()
     export_rollover(manager, files, manifest)  # links and retired roots' CRLs, hashed there
+    return TrustBundle(manifest, files)
+
+
+def export_trust(manager: KeyManager, target: Path, now: dt.datetime) -> Path:
+    """Write root(s), the current CRL, document and audit signer certificates and
+    ``manifest.json`` (``signers`` and ``audit_signers``, each entry with its ``role``).
+
+    The CRL is reissued first if it is within its refresh margin (that needs the store).
+    Returns the manifest path; ``now`` is UTC, whole seconds.
+    """
+    bundle = trust_bundle(manager, now)
+    files, manifest = bundle.files, bundle.manifest
     # never through a link planted in ``target``; 0644: public material for verifiers
     ensure_output_dir(target)
     for name in [*files, "manifest.json"]:  # all refused before any is written

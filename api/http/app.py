@@ -23,7 +23,19 @@ from .metrics import HttpMetrics
 from .middleware import BodyLimits, Metrics, RequestContext, RequireCredentials
 from .openapi import api_routes, declared_roles, install_openapi
 from .problems import DEFAULT_PROBLEM_BASE, install_handlers
-from .routes import applications, health, permits, readers, relying, status, verifications
+from .routes import (
+    applications,
+    audit,
+    clients,
+    health,
+    permits,
+    reader_events,
+    readers,
+    relying,
+    status,
+    trust,
+    verifications,
+)
 from .routes.health import PUBLIC_PATHS
 from .sse import ProgressRelay
 
@@ -100,7 +112,18 @@ def create_app(
     )
     app.state.services = services
     app.state.metrics = HttpMetrics()
-    for module in (health, applications, readers, verifications, relying, permits, status):
+    for module in (
+        health,
+        applications,
+        reader_events,
+        readers,
+        verifications,
+        relying,
+        permits,
+        status,
+    ):
+        app.include_router(module.router)
+    for module in (clients, audit, trust):  # administration, audit, public trust list
         app.include_router(module.router)
     missing = undeclared_routes(app)
     if missing:  # deny by default: a route without roles is a bug, not an open door

@@ -92,12 +92,14 @@ ROUTE_CLASSES = ("default", "challenges", "status")
 @dataclass(frozen=True)
 class Limits:
     """Request limits: bodies (bytes), JSON nesting, and the timeout of a non-streaming
-    request (seconds; an issuance stream is bounded by its workflow)."""
+    request (seconds; an issuance stream is bounded by its workflow), the lifetime of a
+    reader-event stream (seconds; the client reconnects)."""
 
     max_body: int = 1024 * 1024
     max_json: int = 64 * 1024
     max_json_depth: int = 32
     timeout: float = 30.0
+    event_stream: float = 3600.0
 
 
 @dataclass(frozen=True)

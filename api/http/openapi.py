@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from .admin_models import ReaderEventModel
 from .deps import RoleGuard
 from .models import Issued, PinLetter, Progress
 from .problems import PROBLEM_MEDIA_TYPE, TITLES, FieldError, Problem
@@ -137,7 +138,7 @@ def install_openapi(app: FastAPI) -> None:
                             content.pop("application/json")
                             content.setdefault(PROBLEM_MEDIA_TYPE, {})["schema"] = plain["schema"]
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        for model in (Progress, Issued, PinLetter, Problem, FieldError):
+        for model in (Progress, Issued, PinLetter, Problem, FieldError, ReaderEventModel):
             schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for name, sub in schema.pop("$defs", {}).items():
                 schemas.setdefault(name, sub)

@@ -15,6 +15,7 @@ Entry points import the domain through this package only (tests/guards/test_cli_
 
 from __future__ import annotations
 
+from card_service.audit import AuditReport
 from card_service.clients import ApiClient, Role
 from card_service.clients.views import ClientStatus, ClientView, CreatedClient
 from card_service.register.views import ApplicationDecision, PermitHistory, PermitView
@@ -36,6 +37,13 @@ from .admin import ALGORITHMS, POLICY_DEFAULTS, REVOCATION_REASONS
 from .ephemeral import EphemeralOffice, Sandbox, ephemeral_office
 from .health import Check, Readiness, readiness
 from .issuing import APPLICATION_MAX_BYTES
+from .monitoring import (
+    AUDIT_PAGE_MAX,
+    AuditEntry,
+    ReaderChange,
+    TrustDocument,
+    WitnessedCheckpointView,
+)
 from .office import Office
 from .relying import (
     PRESENTATION_FORMAT,
@@ -63,6 +71,7 @@ from .verifying import ENDORSEMENTS_MAX_BYTES, RECORD_MAX_BYTES
 __all__ = [
     "ALGORITHMS",
     "APPLICATION_MAX_BYTES",
+    "AUDIT_PAGE_MAX",
     "ENDORSEMENTS_MAX_BYTES",
     "POLICY_DEFAULTS",
     "PRESENTATION_FORMAT",
@@ -70,6 +79,8 @@ __all__ = [
     "REVOCATION_REASONS",
     "ApiClient",
     "ApplicationDecision",
+    "AuditEntry",
+    "AuditReport",
     "AuditSeal",
     "CardTerminated",
     "CardVerification",
@@ -91,6 +102,7 @@ __all__ = [
     "PermitView",
     "Presentation",
     "RateDecision",
+    "ReaderChange",
     "ReaderStatus",
     "Readiness",
     "RegisterMigrated",
@@ -103,6 +115,8 @@ __all__ = [
     "SharedState",
     "SharedStateUnavailable",
     "SignerRevoked",
+    "TrustDocument",
+    "WitnessedCheckpointView",
     "clerk_view",
     "counter_verdict",
     "disclosed_scope",

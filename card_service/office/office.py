@@ -3,10 +3,11 @@
 :class:`Office` is built once from :class:`~.settings.Settings` and exposes the use cases as
 methods; entry points parse, call one method, and present its result.  The use cases live
 by concern in :mod:`.issuing` (the counter), :mod:`.verifying` (reads), :mod:`.admin`
-(register, audit, keys, readers), :mod:`.relying` (relying parties) and :mod:`.clients`
-(API clients); the composition is :mod:`.core`.  Expected failures are
-:class:`~permit_errors.PermitError` subclasses (:mod:`.errors`); verification outcomes are
-results.
+(register, audit, keys, readers), :mod:`.relying` (relying parties), :mod:`.clients` (API
+clients), :mod:`.monitoring` (audit pages, checkpoints, the trust document, reader events)
+and :mod:`.status` (the signed status list); the composition is :mod:`.core`.  Expected
+failures are :class:`~permit_errors.PermitError` subclasses (:mod:`.errors`); verification
+outcomes are results.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from card_service.workflows.progress import ProgressSink
 from .admin import AdminUseCases
 from .clients import ClientUseCases
 from .issuing import IssuingUseCases
+from .monitoring import MonitoringUseCases
 from .relying import RelyingUseCases
 from .settings import Settings
 from .status import StatusListUseCases
@@ -27,6 +29,7 @@ __all__ = ["Office"]
 
 
 class Office(
+    MonitoringUseCases,
     IssuingUseCases,
     VerifyingUseCases,
     RelyingUseCases,

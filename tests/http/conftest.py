@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.http import create_app
+from api.http.deps import Limits
 from card_service.clients import ApiClient, Role, Unauthenticated
 from card_service.office import EphemeralOffice, ephemeral_office
 from card_service.record.ephemeral_pki import EphemeralPki
@@ -50,7 +51,10 @@ def office() -> Iterator[EphemeralOffice]:
 
 @pytest.fixture
 def app(office: EphemeralOffice) -> FastAPI:
-    return create_app(office, authenticate=fake_authenticate, now=lambda: NOW)
+    # reader-event streams end quickly: a whole-body client (the role matrix) reads one
+    return create_app(
+        office, authenticate=fake_authenticate, now=lambda: NOW, limits=Limits(event_stream=0.3)
+    )
 
 
 @pytest.fixture

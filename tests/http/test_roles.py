@@ -18,7 +18,11 @@ from card_service.office import EphemeralOffice
 from tests.http.conftest import assert_problem, auth, fake_authenticate
 
 #: Values for path parameters: an empty simulated reader, an unknown permit.
-PARAMS = {"reader": "Permit Sim Reader 1", "number": "3301062026999999X"}
+PARAMS = {
+    "reader": "Permit Sim Reader 1",
+    "number": "3301062026999999X",
+    "client_id": "pc_0000000000000000",
+}
 
 
 def _routes(app: FastAPI) -> list[tuple[str, str, frozenset[str]]]:

@@ -3,6 +3,30 @@ one office method (in a worker thread, :func:`~api.http.deps.call`) and returns 
 
 from __future__ import annotations
 
-from . import applications, health, permits, readers, status, verifications
+from . import (
+    applications,
+    audit,
+    clients,
+    health,
+    permits,
+    reader_events,
+    readers,
+    relying,
+    status,
+    trust,
+    verifications,
+)
 
-__all__ = ["applications", "health", "permits", "readers", "status", "verifications"]
+__all__ = [
+    "applications",
+    "audit",
+    "clients",
+    "health",
+    "permits",
+    "reader_events",
+    "readers",
+    "relying",
+    "status",
+    "trust",
+    "verifications",
+]

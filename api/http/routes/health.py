@@ -26,6 +26,7 @@ router = APIRouter(tags=["health"])
 PUBLIC_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
     | {"/v1/status-list"}  # public material: indices and statuses, no person (routes/status.py)
+    | {"/v1/trust"}  # public material for verifiers (routes/trust.py)
 )
 
 

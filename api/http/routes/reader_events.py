@@ -1,0 +1,112 @@
+"""Live card and reader events of the station, for counters: server-sent events from the
+office's card seam (``office.reader_events``, fanned out by :mod:`..reader_events`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from ..admin_models import ReaderEventModel
+from ..deps import Counter, services_of
+from ..openapi import authenticated
+from ..reader_events import READY, Failed, ReaderEventHub
+from ..sse import SSE_MEDIA_TYPE, sse
+from .common import ReadersHere
+
+__all__ = ["KEEPALIVE", "hub_of", "router"]
+
+router = APIRouter(tags=["readers"])
+
+#: Seconds between keep-alive comments on a quiet stream (proxies close idle connections).
+KEEPALIVE = 15.0
+
+_EXAMPLE = (
+    "retry: 3000\n\n"
+    "event: ready\ndata: {}\n\n"
+    'event: card_inserted\ndata: {"reader":"Permit Sim Reader 0","kind":"card_inserted",'
+    '"atr":"3B8880010000000000000000"}\n\n'
+    'event: card_removed\ndata: {"reader":"Permit Sim Reader 0","kind":"card_removed",'
+    '"atr":null}\n\n'
+)
+
+_EVENTS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events: `ready` once listening, then `card_inserted`, "
+        "`card_removed`, `reader_added`, `reader_removed` (a ReaderEventModel each); "
+        "`error` (`{code}`) if the reader transport fails, `end` when the stream's lifetime "
+        "is over (reconnect). Comments keep a quiet stream alive.",
+        "content": {
+            SSE_MEDIA_TYPE: {
+                "schema": {"type": "string"},
+                "example": _EXAMPLE,
+                "x-events": {
+                    kind: {"$ref": "#/components/schemas/ReaderEventModel"}
+                    for kind in ("card_inserted", "card_removed", "reader_added", "reader_removed")
+                },
+            }
+        },
+    }
+}
+
+
+def hub_of(request: Request) -> ReaderEventHub:
+    """The app's one hub (made on first use: one poller per office)."""
+    state = request.app.state
+    hub = getattr(state, "reader_events", None)
+    if hub is None:
+        hub = state.reader_events = ReaderEventHub(services_of(request).office.reader_events)
+    assert isinstance(hub, ReaderEventHub)
+    return hub
+
+
+async def _events(hub: ReaderEventHub, reader: str | None, lifetime: float) -> AsyncIterator[bytes]:
+    sub = hub.subscribe()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + lifetime
+    try:
+        yield b"retry: 3000\n\n"
+        while (left := deadline - loop.time()) > 0:
+            try:
+                item = await asyncio.wait_for(sub.queue.get(), timeout=min(KEEPALIVE, left))
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            if item == READY:
+                yield sse("ready", {})
+            elif isinstance(item, Failed):
+                yield sse("error", {"code": item.code})
+                return
+            elif not isinstance(item, str) and (reader is None or item.reader == reader):
+                yield sse(item.kind, ReaderEventModel.of(item).model_dump(mode="json"))
+        yield sse("end", {})
+    finally:  # the client went away (the response is cancelled) or the stream ended
+        hub.unsubscribe(sub)
+
+
+@router.get(
+    "/v1/readers/events",
+    response_class=StreamingResponse,
+    summary="Live card inserted/removed and reader added/removed events (server-sent)",
+    description="One stream per counter screen; `reader` keeps one reader's events. The "
+    "stream ends when the client disconnects (or after the service's stream lifetime, with "
+    "`end`: reconnect).",
+    responses={**_EVENTS, **authenticated(503)},
+)
+async def reader_events(
+    client: Counter,
+    _readers: ReadersHere,
+    request: Request,
+    reader: Annotated[
+        str | None, Query(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
+    ] = None,
+) -> StreamingResponse:
+    services = services_of(request)
+    return StreamingResponse(
+        _events(hub_of(request), reader, services.limits.event_stream),
+        media_type=SSE_MEDIA_TYPE,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
