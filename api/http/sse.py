@@ -32,11 +32,22 @@ from .deps import Services
 from .models import Issued, Progress
 from .problems import problem_for
 
-__all__ = ["SSE_MEDIA_TYPE", "ProgressRelay", "issuance_stream", "sse"]
+__all__ = ["SSE_EVENT_SCHEMA", "SSE_MEDIA_TYPE", "ProgressRelay", "issuance_stream", "sse"]
 
 log = logging.getLogger(__name__)
 
 SSE_MEDIA_TYPE = "text/event-stream"
+#: The schema of one server-sent event as a client parses it (the WHATWG fields); each
+#: event's ``data`` is the JSON document ``x-events`` names for its ``event``.
+SSE_EVENT_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
 
 _sink: contextvars.ContextVar[Callable[[Any], None] | None] = contextvars.ContextVar(
     "permit_http_progress", default=None

@@ -14,7 +14,7 @@ from ..admin_models import ReaderEventModel
 from ..deps import Counter, services_of
 from ..openapi import authenticated
 from ..reader_events import READY, Failed, ReaderEventHub
-from ..sse import SSE_MEDIA_TYPE, sse
+from ..sse import SSE_EVENT_SCHEMA, SSE_MEDIA_TYPE, sse
 from .common import ReadersHere
 
 __all__ = ["KEEPALIVE", "hub_of", "router"]
@@ -41,7 +41,7 @@ _EVENTS: dict[int | str, dict[str, Any]] = {
         "is over (reconnect). Comments keep a quiet stream alive.",
         "content": {
             SSE_MEDIA_TYPE: {
-                "schema": {"type": "string"},
+                "schema": SSE_EVENT_SCHEMA,
                 "example": _EXAMPLE,
                 "x-events": {
                     kind: {"$ref": "#/components/schemas/ReaderEventModel"}

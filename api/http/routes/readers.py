@@ -11,7 +11,7 @@ from ..deps import Counter, Officer, call, services_of
 from ..models import Endorsed, Reader
 from ..openapi import authenticated
 from ..problems import request_id_of
-from ..sse import SSE_MEDIA_TYPE, issuance_stream
+from ..sse import SSE_EVENT_SCHEMA, SSE_MEDIA_TYPE, issuance_stream
 from .common import APPLICATION_BODY, ApplicationBody, ReaderName, ReadersHere
 
 __all__ = ["ISSUANCE_STREAM", "router"]
@@ -33,7 +33,7 @@ ISSUANCE_STREAM: dict[int | str, dict[str, Any]] = {
         "one `result` (an Issued document, with the PIN letter) or `error` (a Problem).",
         "content": {
             SSE_MEDIA_TYPE: {
-                "schema": {"type": "string"},
+                "schema": SSE_EVENT_SCHEMA,
                 "example": _EXAMPLE_STREAM,
                 "x-events": {
                     "progress": {"$ref": "#/components/schemas/Progress"},
