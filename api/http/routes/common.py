@@ -19,6 +19,7 @@ __all__ = [
     "ReaderName",
     "ReadersHere",
     "application_bytes",
+    "application_for_card",
 ]
 
 log = logging.getLogger(__name__)
@@ -111,3 +112,17 @@ async def application_bytes(request: Request) -> bytes:
 
 
 ApplicationBody = Annotated[bytes, Depends(application_bytes)]
+
+
+async def application_for_card(services: Services, body: bytes, reader: str) -> Any:
+    """The application in ``body``, parsed, and a card present in ``reader``: what an
+    issuance or a replacement checks before its stream starts (so a refusal is a problem
+    response, not an event)."""
+    office = services.office
+
+    def prepare() -> Any:
+        application = office.parse_application(body)
+        office.require_card(reader)
+        return application
+
+    return await call(services, prepare)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
@@ -12,7 +12,13 @@ from ..models import Permit, RevocationRequest, Revoked
 from ..openapi import authenticated
 from ..problems import request_id_of
 from ..sse import issuance_stream
-from .common import APPLICATION_BODY, ApplicationBody, PermitNumber, ReadersHere
+from .common import (
+    APPLICATION_BODY,
+    ApplicationBody,
+    PermitNumber,
+    ReadersHere,
+    application_for_card,
+)
 from .readers import ISSUANCE_STREAM
 
 __all__ = ["router"]
@@ -75,12 +81,7 @@ async def replace(
     services = services_of(request)
     office = services.office
 
-    def prepare() -> Any:
-        application = office.parse_application(body)
-        office.require_card(reader)
-        return application
-
-    application = await call(services, prepare)
+    application = await application_for_card(services, body, reader)
     return issuance_stream(
         services,
         lambda: office.replace(number, reason, application, reader, services.now()),

@@ -12,7 +12,7 @@ from ..models import Endorsed, Reader
 from ..openapi import authenticated
 from ..problems import request_id_of
 from ..sse import SSE_EVENT_SCHEMA, SSE_MEDIA_TYPE, issuance_stream
-from .common import APPLICATION_BODY, ApplicationBody, ReaderName, ReadersHere
+from .common import APPLICATION_BODY, ApplicationBody, ReaderName, ReadersHere, application_for_card
 
 __all__ = ["ISSUANCE_STREAM", "router"]
 
@@ -82,12 +82,7 @@ async def issue(
     services = services_of(request)
     office = services.office
 
-    def prepare() -> Any:
-        application = office.parse_application(body)
-        office.require_card(reader)
-        return application
-
-    application = await call(services, prepare)
+    application = await application_for_card(services, body, reader)
     return issuance_stream(
         services,
         lambda: office.issue(application, reader, services.now(), application_id=application_id),
