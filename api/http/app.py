@@ -136,6 +136,7 @@ def create_app(
         max_body=lim.max_body,
         max_json=lim.max_json,
         max_depth=lim.max_json_depth,
+        body_timeout=lim.body_timeout,
         problem_base=problem_base,
     )
     app.add_middleware(

@@ -91,15 +91,19 @@ ROUTE_CLASSES = ("default", "challenges", "status")
 
 @dataclass(frozen=True)
 class Limits:
-    """Request limits: bodies (bytes), JSON nesting, and the timeout of a non-streaming
-    request (seconds; an issuance stream is bounded by its workflow), the lifetime of a
-    reader-event stream (seconds; the client reconnects)."""
+    """Request limits: bodies (bytes), JSON nesting, the time a client has to send its
+    whole body (seconds: a body that stops arriving is 408, not a connection held), the
+    timeout of a non-streaming request (seconds; an issuance stream is bounded by its
+    workflow), the lifetime of a reader-event stream (seconds; the client reconnects) and
+    how many of those one client may hold open at once (429 beyond)."""
 
     max_body: int = 1024 * 1024
     max_json: int = 64 * 1024
     max_json_depth: int = 32
+    body_timeout: float = 15.0
     timeout: float = 30.0
     event_stream: float = 3600.0
+    streams_per_client: int = 4
 
 
 @dataclass(frozen=True)

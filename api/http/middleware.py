@@ -158,25 +158,46 @@ def _is_json(scope: Scope) -> bool:
     return value == b"application/json" or value.endswith(b"+json")
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKET = re.compile(rb"[\[\]{}]")
+#: What the nesting check looks at: brackets, quotes and backslashes (everything else is
+#: skipped by the regex engine, in one linear pass).
+_TOKEN = re.compile(rb'[\[\]{}"\\]')
 
 
 def json_depth(body: bytes) -> int:
-    """The deepest nesting of arrays and objects in ``body`` (strings skipped)."""
+    """The deepest nesting of arrays and objects in ``body`` (strings skipped; an
+    unterminated string hides the rest).
+
+    One linear pass over the structural characters: no backtracking pattern (a quote
+    followed by escaped quotes that never closes made a string pattern rescan the rest of
+    the body from every quote, quadratic in the body's size)."""
     depth = deepest = 0
-    for match in _BRACKET.finditer(_STRING.sub(b'""', body)):
-        if match.group() in (b"[", b"{"):
+    in_string = False
+    skip = -1  # the position of a character escaped by a backslash
+    for match in _TOKEN.finditer(body):
+        position = match.start()
+        if position == skip:
+            continue
+        char = match.group()
+        if in_string:
+            if char == b"\\":
+                skip = position + 1
+            elif char == b'"':
+                in_string = False
+        elif char == b'"':
+            in_string = True
+        elif char in (b"[", b"{"):
             depth += 1
             deepest = max(deepest, depth)
-        else:
+        elif char in (b"]", b"}"):
             depth -= 1
     return deepest
 
 
 class BodyLimits:
     """Read the whole body (bounded) before the app: 413 beyond ``max_body`` (``max_json``
-    for JSON bodies), 422 ``json_too_deep`` beyond ``max_depth`` levels of nesting."""
+    for JSON bodies), 422 ``json_too_deep`` beyond ``max_depth`` levels of nesting, 408
+    ``body_timeout`` when the whole body has not arrived within ``body_timeout`` seconds
+    (a client that stops sending mid-body does not hold a connection for ever)."""
 
     def __init__(
         self,
@@ -186,10 +207,12 @@ class BodyLimits:
         max_json: int,
         max_depth: int,
         problem_base: str,
+        body_timeout: float = 15.0,
         exempt: Callable[[str], bool] = lambda _path: False,
     ) -> None:
         self.app = app
         self.max_body, self.max_json, self.max_depth = max_body, max_json, max_depth
+        self.body_timeout = body_timeout
         self.base = problem_base
         self.exempt = exempt
 
@@ -206,17 +229,22 @@ class BodyLimits:
         chunks: list[bytes] = []
         size = 0
         more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left before sending its body: nothing to answer
-            chunk = bytes(message.get("body", b""))
-            size += len(chunk)
-            if size > limit:
-                await self._too_large(scope, send, limit)
-                return
-            chunks.append(chunk)
-            more = bool(message.get("more_body", False))
+        with anyio.move_on_after(self.body_timeout) as deadline:
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return  # the client left before sending its body: nothing to answer
+                chunk = bytes(message.get("body", b""))
+                size += len(chunk)
+                if size > limit:
+                    await self._too_large(scope, send, limit)
+                    return
+                chunks.append(chunk)
+                more = bool(message.get("more_body", False))
+        if deadline.cancelled_caught:
+            detail = f"the request body did not arrive within {self.body_timeout:g} s"
+            await send_problem(send, scope, self.base, 408, "body_timeout", detail)
+            return
         body = b"".join(chunks)
         if is_json and body and json_depth(body) > self.max_depth:
             detail = f"JSON nested deeper than {self.max_depth} levels"

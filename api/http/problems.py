@@ -70,6 +70,7 @@ TITLES: Mapping[int, str] = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Request body too large",
     422: "Request cannot be processed",

@@ -17,6 +17,7 @@ import contextvars
 import json
 import logging
 import math
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,14 +26,24 @@ import anyio.from_thread
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from permit_errors import PermitError
 
-from .deps import Services
+from .deps import RateLimited, Services
 from .models import Issued, Progress
 from .problems import problem_for
 
-__all__ = ["SSE_EVENT_SCHEMA", "SSE_MEDIA_TYPE", "ProgressRelay", "issuance_stream", "sse"]
+__all__ = [
+    "SSE_EVENT_SCHEMA",
+    "SSE_MEDIA_TYPE",
+    "ProgressRelay",
+    "SlotResponse",
+    "StreamSlots",
+    "TooManyStreams",
+    "issuance_stream",
+    "sse",
+]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +80,61 @@ class ProgressRelay:
                 sink(event)
             except Exception:  # a gone client must not break an issuance
                 log.debug("progress sink failed", exc_info=True)
+
+
+class TooManyStreams(RateLimited):
+    """The client already holds as many open event streams as it may (429: close one, or
+    retry when one has ended)."""
+
+    code = "too_many_streams"
+
+
+class StreamSlots:
+    """How many long-lived streams each client holds open, bounded per client (a client
+    opening stream after stream would otherwise hold connections and tasks without end)."""
+
+    def __init__(self, per_client: int) -> None:
+        self.per_client = per_client
+        self._lock = threading.Lock()
+        self._open: dict[str, int] = {}
+
+    def acquire(self, client_id: str) -> None:
+        """Take a slot for ``client_id`` or raise :class:`TooManyStreams`."""
+        with self._lock:
+            held = self._open.get(client_id, 0)
+            if held >= self.per_client:
+                raise TooManyStreams(
+                    f"at most {self.per_client} open event streams per client", retry_after=3
+                )
+            self._open[client_id] = held + 1
+
+    def release(self, client_id: str) -> None:
+        with self._lock:
+            held = self._open.get(client_id, 0) - 1
+            if held > 0:
+                self._open[client_id] = held
+            else:
+                self._open.pop(client_id, None)
+
+    def held(self, client_id: str) -> int:
+        with self._lock:
+            return self._open.get(client_id, 0)
+
+
+class SlotResponse(StreamingResponse):
+    """A stream holding one of its client's :class:`StreamSlots`: released when the
+    response ends, however it ends (finished, the client gone, cancelled) - even when the
+    body was never iterated."""
+
+    def __init__(self, *args: Any, slots: StreamSlots, client_id: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots, self._client_id = slots, client_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._slots.release(self._client_id)
 
 
 def sse(event: str, data: Any) -> bytes:

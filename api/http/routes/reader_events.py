@@ -14,10 +14,10 @@ from ..admin_models import ReaderEventModel
 from ..deps import Counter, services_of
 from ..openapi import authenticated
 from ..reader_events import READY, Failed, ReaderEventHub
-from ..sse import SSE_EVENT_SCHEMA, SSE_MEDIA_TYPE, sse
+from ..sse import SSE_EVENT_SCHEMA, SSE_MEDIA_TYPE, SlotResponse, StreamSlots, sse
 from .common import ReadersHere
 
-__all__ = ["KEEPALIVE", "hub_of", "router"]
+__all__ = ["KEEPALIVE", "hub_of", "router", "slots_of"]
 
 router = APIRouter(tags=["readers"])
 
@@ -63,6 +63,16 @@ def hub_of(request: Request) -> ReaderEventHub:
     return hub
 
 
+def slots_of(request: Request) -> StreamSlots:
+    """The app's count of open event streams per client (``Limits.streams_per_client``)."""
+    state = request.app.state
+    slots = getattr(state, "stream_slots", None)
+    if slots is None:
+        slots = state.stream_slots = StreamSlots(services_of(request).limits.streams_per_client)
+    assert isinstance(slots, StreamSlots)
+    return slots
+
+
 async def _events(hub: ReaderEventHub, reader: str | None, lifetime: float) -> AsyncIterator[bytes]:
     sub = hub.subscribe()
     loop = asyncio.get_running_loop()
@@ -93,7 +103,8 @@ async def _events(hub: ReaderEventHub, reader: str | None, lifetime: float) -> A
     summary="Live card inserted/removed and reader added/removed events (server-sent)",
     description="One stream per counter screen; `reader` keeps one reader's events. The "
     "stream ends when the client disconnects (or after the service's stream lifetime, with "
-    "`end`: reconnect).",
+    "`end`: reconnect). A client holds at most a few streams at once (429 "
+    "`too_many_streams` beyond).",
     responses={**_EVENTS, **authenticated(503)},
 )
 async def reader_events(
@@ -105,8 +116,12 @@ async def reader_events(
     ] = None,
 ) -> StreamingResponse:
     services = services_of(request)
-    return StreamingResponse(
+    slots = slots_of(request)
+    slots.acquire(client.client_id)
+    return SlotResponse(
         _events(hub_of(request), reader, services.limits.event_stream),
+        slots=slots,
+        client_id=client.client_id,
         media_type=SSE_MEDIA_TYPE,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
