@@ -21,7 +21,7 @@ from card_service.office import Office
 from .deps import Authenticator, Clock, Limits, Services, office_authenticator
 from .metrics import HttpMetrics
 from .middleware import BodyLimits, Metrics, RequestContext, RequireCredentials
-from .openapi import api_routes, declared_roles, install_openapi
+from .openapi import api_routes, declared_roles, install_openapi, other_routes
 from .problems import DEFAULT_PROBLEM_BASE, install_handlers
 from .routes import (
     applications,
@@ -54,12 +54,13 @@ def _utc_now() -> dt.datetime:
 
 
 def undeclared_routes(app: FastAPI) -> list[str]:
-    """Routes that declare no roles and are not public probes (must be none)."""
+    """Routes that declare no roles and are not public probes (must be none): API routes
+    without a role guard, and any other route (a WebSocket, a mount) off the public paths."""
     return [
         f"{sorted(info.methods)} {info.path}"
         for info in api_routes(app)
         if info.path not in PUBLIC_PATHS and declared_roles(info.route) is None
-    ]
+    ] + [f"[{kind}] {path}" for kind, path in other_routes(app) if path not in PUBLIC_PATHS]
 
 
 def create_app(

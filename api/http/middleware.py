@@ -269,9 +269,10 @@ class BodyLimits:
 class RequireCredentials:
     """Authenticate first (deny by default), before anything else reads the request.
 
-    A request for any path but the public ones (probes, API documents, public material) is
-    answered 401 at once unless it carries ``Authorization: Bearer <key>`` with a key the
-    office knows (unknown, expired, revoked: the same 401), so a caller without a valid key
+    A request (HTTP or WebSocket) for any path but the public ones (probes, API documents,
+    public material) is answered 401 at once (a WebSocket is closed before its handshake)
+    unless it carries exactly one ``Authorization: Bearer <key>`` with a key the office
+    knows (unknown, expired, revoked, two Authorization headers: the same 401), so a caller without a valid key
     learns nothing from how its body or parameters are parsed, and no body is read for it.
     The authenticated client is left in the request state for the route's role guard
     (:class:`~api.http.deps.RoleGuard`), which decides what its role admits.
@@ -291,10 +292,13 @@ class RequireCredentials:
         self.authenticate = authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.public(str(scope.get("path", ""))):
-            await self.app(scope, receive, send)
+        kind = scope["type"]
+        if kind not in ("http", "websocket") or self.public(str(scope.get("path", ""))):
+            await self.app(scope, receive, send)  # lifespan, or a public path
             return
-        header = _header(scope, b"authorization") or b""
+        values = [v for k, v in scope.get("headers", ()) if k.lower() == b"authorization"]
+        # one Authorization header: with two, a proxy and this service may each read another
+        header = values[0] if len(values) == 1 else b""
         scheme, _, token = header.partition(b" ")
         key = token.strip().decode("latin-1") if scheme.lower() == b"bearer" else ""
         try:
@@ -302,6 +306,9 @@ class RequireCredentials:
                 raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
             client = await anyio.to_thread.run_sync(self.authenticate, key)
         except PermitError as exc:
+            if kind == "websocket":  # refused before the handshake: the server answers 403
+                await send({"type": "websocket.close", "code": 1008})
+                return
             await self._refuse(scope, send, exc)
             return
         scope.setdefault("state", {})[CLIENT_STATE] = client

@@ -23,6 +23,7 @@ __all__ = [
     "declared_roles",
     "errors",
     "install_openapi",
+    "other_routes",
 ]
 
 _WHY: dict[int, str] = {
@@ -94,6 +95,21 @@ def api_routes(app: FastAPI) -> list[RouteInfo]:
             methods = context.methods or route.methods or set()
             out.append(RouteInfo(path, frozenset(methods), route))
     return out
+
+
+def other_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every route of ``app`` that is not an :class:`APIRoute` (a WebSocket route, a mounted
+    app, a plain Starlette route such as the API documents'), as (kind, path): none of them
+    has a role guard, so only public paths may be among them."""
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iterate is None:
+        found = [(route, getattr(route, "path", "")) for route in app.routes]
+    else:
+        found = [
+            (c.original_route, c.path or getattr(c.original_route, "path", ""))
+            for c in iterate(app.routes)
+        ]
+    return [(type(route).__name__, str(path)) for route, path in found if not isinstance(route, APIRoute)]
 
 
 def declared_roles(route: APIRoute) -> frozenset[str] | None:

@@ -84,7 +84,7 @@ def raw_request(
                 if not message.get("more_body", False):
                     done.set()
             elif message["type"] == "websocket.close":
-                response.status = -int(message.get("code", 1000))
+                response.status = response.status or -int(message.get("code", 1000))
                 done.set()
             elif message["type"] == "websocket.accept":
                 response.status = 101
