@@ -272,8 +272,9 @@ class RequireCredentials:
     A request (HTTP or WebSocket) for any path but the public ones (probes, API documents,
     public material) is answered 401 at once (a WebSocket is closed before its handshake)
     unless it carries exactly one ``Authorization: Bearer <key>`` with a key the office
-    knows (unknown, expired, revoked, two Authorization headers: the same 401), so a caller without a valid key
-    learns nothing from how its body or parameters are parsed, and no body is read for it.
+    knows (unknown, expired, revoked, two Authorization headers: the same 401), so a caller
+    without a valid key learns nothing from how its body or parameters are parsed, and no
+    body is read for it.
     The authenticated client is left in the request state for the route's role guard
     (:class:`~api.http.deps.RoleGuard`), which decides what its role admits.
     """

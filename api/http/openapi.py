@@ -109,7 +109,11 @@ def other_routes(app: FastAPI) -> list[tuple[str, str]]:
             (c.original_route, c.path or getattr(c.original_route, "path", ""))
             for c in iterate(app.routes)
         ]
-    return [(type(route).__name__, str(path)) for route, path in found if not isinstance(route, APIRoute)]
+    return [
+        (type(route).__name__, str(path))
+        for route, path in found
+        if not isinstance(route, APIRoute)
+    ]
 
 
 def declared_roles(route: APIRoute) -> frozenset[str] | None:
