@@ -124,8 +124,13 @@ class RequestContext:
                 )
 
 
+#: The methods metrics name; any other (a client may send any token) counts as ``other``.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class Metrics:
-    """Count and time every request by method, route template and status."""
+    """Count and time every request by method, route template and status: three bounded
+    label sets (a method a client made up is ``other``, an unmatched path ``<unmatched>``)."""
 
     def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
         self.app = app
@@ -148,9 +153,9 @@ class Metrics:
             await self.app(scope, receive, recording)
         finally:
             route = getattr(scope.get("route"), "path_format", None) or "<unmatched>"
-            self.metrics.observe(
-                str(scope.get("method", "")), route, status, time.perf_counter() - begun
-            )
+            method = str(scope.get("method", ""))
+            method = method if method in KNOWN_METHODS else "other"
+            self.metrics.observe(method, route, status, time.perf_counter() - begun)
 
 
 def _is_json(scope: Scope) -> bool:

@@ -119,8 +119,27 @@ def _sqlite_on_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _no_rows(record: logging.LogRecord) -> bool:
+    """SQLAlchemy's engine logs every fetched row at DEBUG (``Row (...)``: applicants' names,
+    ID numbers, addresses); ``hide_parameters`` hides only the parameters.  Dropped at the
+    engine's own logger, so no handler, level or configuration ever sees them."""
+    return record.levelno > logging.DEBUG
+
+
+#: The logger SQLAlchemy logs statements and rows to (engines without a ``logging_name``).
+ENGINE_LOGGER = "sqlalchemy.engine.Engine"
+
+
+def _guard_engine_log() -> None:
+    logger = logging.getLogger(ENGINE_LOGGER)
+    if _no_rows not in logger.filters:
+        logger.addFilter(_no_rows)
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url`` (see :func:`database_url`), configured as described above."""
+    """An engine for ``url`` (see :func:`database_url`), configured as described above;
+    its rows never reach a log (:func:`_no_rows`)."""
+    _guard_engine_log()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:"):
