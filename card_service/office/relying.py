@@ -36,6 +36,7 @@ from card_service.record.data import ELEMENT_TYPES, MANDATORY_ELEMENTS
 from card_service.record.endorsement import ENDORSEMENTS_MAX_BYTES
 from card_service.record.errors import RecordError
 from card_service.record.issuer_signed import RECORD_MAX_BYTES, RecordFormatError, parse_record
+from card_service.record.record_parser import ParsedItem
 from card_service.record.verdict import decide
 from card_service.register.errors import NotFound
 from card_service.register.models import PermitState
@@ -189,13 +190,15 @@ def _nonce_bytes(nonce: str) -> bytes:
 
 
 def _carried_elements(record: bytes) -> set[str] | None:
-    """The element identifiers the presentation carries (``None``: not parseable, the
-    verifier will say MALFORMED)."""
+    """The element identifiers the presentation carries, in any namespace, including items
+    that are not in the issuer's encoding (an out-of-scope element re-encoded is still
+    carried: refused, not merely MALFORMED); ``None``: not parseable, the verifier will say
+    MALFORMED."""
     try:
         parsed = parse_record(record)
     except RecordFormatError:
         return None
-    return {item.identifier for item in parsed.items}
+    return {entry.identifier for entry in parsed.entries if isinstance(entry, ParsedItem)}
 
 
 class RelyingUseCases(OfficeCore):
