@@ -252,3 +252,20 @@ def test_reader_event_streams_per_client_are_bounded(slow_app: FastAPI) -> None:
 
     anyio.run(again)
     assert after == [200]
+
+
+def test_the_public_status_list_is_built_once_however_often_it_is_asked(
+    client: TestClient, office: EphemeralOffice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/v1/status-list`` needs no key (no client to rate-limit): a flood of requests
+    must not make the office read the register and sign a list each time."""
+    builds: list[object] = []
+    original = office._build_status_list
+
+    def counting(now: Any) -> Any:
+        builds.append(now)
+        return original(now)
+
+    monkeypatch.setattr(office, "_build_status_list", counting)
+    tokens = {client.get("/v1/status-list").content for _ in range(50)}
+    assert len(builds) == 1 and len(tokens) == 1
