@@ -269,3 +269,31 @@ def test_the_public_status_list_is_built_once_however_often_it_is_asked(
     monkeypatch.setattr(office, "_build_status_list", counting)
     tokens = {client.get("/v1/status-list").content for _ in range(50)}
     assert len(builds) == 1 and len(tokens) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"reason": ' + b"9" * 60_000 + b"}",  # beyond Python's int digit limit
+        b'{"reason": 1e999999}',
+        b'{"reason": NaN}',
+        b'{"reason": -Infinity}',
+        b'{"reason": "lost", "reason": "stolen"}',
+        b'\xef\xbb\xbf{"reason": "lost"}',
+        b'\xff\xfe{\x00"\x00',
+        b'{"reason": "\xc3\x28"}',
+        b'{"reason": "\\ud800"}',
+        b'{"reason": "lost"} trailing',
+        b"[" * 32 + b"]" * 32,
+        b'{"' + b"k" * 60_000 + b'": 1}',
+        b'{"reason": "lost", ' + b'"x": 1, ' * 7000 + b'"y": 2}',
+    ],
+)
+def test_hostile_json_documents_are_4xx(client: TestClient, body: bytes) -> None:
+    response = client.post(
+        "/v1/permits/3301062026999999X/revocation",
+        content=body,
+        headers={**auth(Role.OFFICER), "Content-Type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
