@@ -23,9 +23,32 @@ only failures to carry out the request are errors.  An unexpected exception (a b
 
 from __future__ import annotations
 
+import traceback
 from enum import StrEnum
 
-__all__ = ["ErrorKind", "PermitError"]
+__all__ = ["ErrorKind", "PermitError", "withheld_traceback"]
+
+
+def withheld_traceback(exc: BaseException) -> str:
+    """``exc``'s stack for a log line - every exception of its chain (causes and contexts)
+    by type, with its frames (file, line, function, source line) - and no exception's
+    *message*: an unexpected exception's text may carry what no log may (a driver's failing
+    row, a URL with its password, personal data in a value that failed to convert)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    parts: list[str] = []
+    for index, item in enumerate(reversed(chain)):
+        if index:
+            parts.append("\nwhich led to:\n")
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(traceback.format_tb(item.__traceback__))
+        parts.append(f"{type(item).__module__}.{type(item).__qualname__}: <message withheld>\n")
+    return "".join(parts)
 
 
 class ErrorKind(StrEnum):

@@ -23,7 +23,7 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from card_service.clients import Unauthenticated
-from permit_errors import ErrorKind, PermitError
+from permit_errors import ErrorKind, PermitError, withheld_traceback
 
 from .metrics import HttpMetrics
 from .problems import PROBLEM_MEDIA_TYPE, encode, problem_body, problem_for, problem_headers
@@ -110,13 +110,14 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
             route = getattr(scope.get("route"), "path_format", "<unmatched>")
+            method = str(scope.get("method", ""))
             log.error(
-                "request %s %s %s failed unexpectedly: %s",
+                "request %s %s %s failed unexpectedly: %s\n%s",
                 rid,
-                scope.get("method"),
+                method if method in KNOWN_METHODS else "other",
                 route,
                 type(exc).__name__,
-                exc_info=True,
+                withheld_traceback(exc),  # never the exception's text
             )
             if not started:
                 await send_problem(

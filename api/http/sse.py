@@ -28,7 +28,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from permit_errors import PermitError
+from permit_errors import PermitError, withheld_traceback
 
 from .deps import RateLimited, Services
 from .models import Issued, Progress
@@ -78,8 +78,8 @@ class ProgressRelay:
                 continue
             try:
                 sink(event)
-            except Exception:  # a gone client must not break an issuance
-                log.debug("progress sink failed", exc_info=True)
+            except Exception as exc:  # a gone client must not break an issuance
+                log.debug("progress sink failed: %s", type(exc).__name__)
 
 
 class TooManyStreams(RateLimited):
@@ -165,10 +165,10 @@ def issuance_stream(
             return sse("error", body)
         except Exception as exc:  # a bug: logged with the request id, a generic problem sent
             log.error(
-                "request %s: issuance failed unexpectedly: %s",
+                "request %s: issuance failed unexpectedly: %s\n%s",
                 request_id,
                 type(exc).__name__,
-                exc_info=True,
+                withheld_traceback(exc),  # never the exception's text
             )
             return sse("error", _internal(services, request_id))
         issued = Issued.of(result, replaced=replaced)

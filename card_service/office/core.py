@@ -31,6 +31,7 @@ from card_service.workflows.progress import ProgressSink
 from keys.errors import KeysNotInitialised
 from keys.pki import KeyManager
 from keys.trust import TrustList
+from permit_errors import withheld_traceback
 
 from .cards import open_card_access
 from .errors import OfficeError, RegisterUnavailable, SettingsError
@@ -226,5 +227,5 @@ class OfficeCore:
         try:
             yield
         except SQLAlchemyError as exc:
-            log.debug("register database failure", exc_info=True)
+            log.debug("register database failure:\n%s", withheld_traceback(exc))
             raise RegisterUnavailable(message.format(name=type(exc).__name__)) from None

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from keys.clock import require_utc
+from permit_errors import withheld_traceback
 
 from .memory import RETAIN_AFTER_EXPIRY, MemoryRateLimiter
 from .model import (
@@ -105,7 +106,7 @@ def connect(url: str, *, timeout_s: float = SOCKET_TIMEOUT_S) -> redis.Redis:
 
 def _unavailable(exc: RedisError) -> SharedStateUnavailable:
     # the class name only: a driver's text may carry the URL (and its password)
-    log.debug("shared state: Redis failed", exc_info=True)
+    log.debug("shared state: Redis failed:\n%s", withheld_traceback(exc))
     return SharedStateUnavailable(f"the shared store did not answer ({type(exc).__name__})")
 
 

@@ -256,3 +256,71 @@ def test_a_good_request_id_is_kept_once(app: FastAPI) -> None:
         app, "GET", "/healthz", headers=[(b"x-request-id", good), (b"x-request-id", b"other-one-1")]
     )
     assert response.header(b"x-request-id") == [good]
+
+
+# -- unexpected failures -------------------------------------------------------------------
+
+#: What a bug's exception text might carry: a failing row, a URL with its password.
+EXCEPTION_TEXT = "Failing row contains (张三, 110101198003130745) redis://:hunter2pw@cache"
+
+
+def _register_exception_text(secret_log: SecretLog) -> None:
+    for value in ("110101198003130745", "张三", "hunter2pw"):
+        secret_log.secret("exception_text", value)
+
+
+def test_a_bug_s_exception_text_never_reaches_a_log(
+    client: TestClient,
+    office: EphemeralOffice,
+    monkeypatch: pytest.MonkeyPatch,
+    secret_log: SecretLog,
+) -> None:
+    """A 500 is logged with the request id, the route and the stack - not the exception's
+    message (nor its cause's): the generic 500 answered, the text withheld."""
+    _register_exception_text(secret_log)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        try:
+            raise KeyError(EXCEPTION_TEXT)
+        except KeyError as exc:
+            raise ValueError(EXCEPTION_TEXT) from exc
+
+    monkeypatch.setattr(office, "permit_history", broken)
+    response = client.get("/v1/permits/3301062026999999X", headers=auth(Role.OFFICER))
+    body = json.loads(response.text)
+    assert response.status_code == 500 and body["code"] == "internal_error"
+    assert "110101198003130745" not in response.text
+    # an issuance that fails unexpectedly inside its stream: the same
+    monkeypatch.setattr(office, "issue", broken)
+    reader = insert_blank(office)
+    stream = client.post(
+        f"/v1/readers/{quote(reader)}/issuance",
+        content=json.dumps(synthetic_application(NOW, seed=13).to_json()),
+        headers={**auth(Role.OFFICER), "Content-Type": "application/json"},
+    )
+    kind, problem = sse_events(stream.text)[-1]
+    assert kind == "error" and problem["code"] == "internal_error"
+    text = secret_log.text()
+    assert "ValueError" in text and "KeyError" in text and "withheld" in text
+    assert body["instance"].rsplit(":", 1)[1] in text
+    secret_log.assert_clean(require=["exception_text"], min_records=2)
+
+
+def test_driver_failures_are_logged_without_their_text(
+    office: EphemeralOffice, secret_log: SecretLog
+) -> None:
+    """The register's and the shared store's failures are logged at debug with their
+    stack; the driver's text (a failing row, a URL) never."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from sqlalchemy.exc import OperationalError
+
+    from card_service.shared_state.redis_backend import _unavailable
+
+    _register_exception_text(secret_log)
+    with pytest.raises(Exception, match="cannot"):
+        with office.database("cannot read the register ({name})"):
+            raise OperationalError("SELECT 1", {}, Exception(EXCEPTION_TEXT))
+    failure = _unavailable(RedisConnectionError(EXCEPTION_TEXT))
+    assert "hunter2pw" not in str(failure)
+    assert "OperationalError" in secret_log.text() and "ConnectionError" in secret_log.text()
+    secret_log.assert_clean(require=["exception_text"], min_records=2)
