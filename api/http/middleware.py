@@ -1,9 +1,10 @@
 """The service's ASGI middlewares, outermost first:
 
 * :class:`RequestContext` - the request id (a well-formed incoming ``X-Request-ID`` is kept,
-  else one is generated) on the scope and on every response, and the last resort for an
-  unexpected exception: a generic 500 problem, logged with the request id and the route,
-  never the body;
+  else one is generated) on the scope and on every response (with
+  ``X-Content-Type-Options: nosniff``), and the last resort for an unexpected exception: a
+  generic 500 problem, logged with the request id, the route and the stack, never the body
+  or the exception's text;
 * :class:`Metrics` - request counts and latencies by route *template* (``/v1/permits/{number}``,
   never the raw path, which would carry permit numbers and explode the label set);
 * :class:`BodyLimits` - the body size (413 problem) and, for JSON bodies, the nesting depth
@@ -103,6 +104,7 @@ class RequestContext:
                 started = True
                 headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
                 headers.append((REQUEST_ID_HEADER, rid.encode()))
+                headers.append((b"x-content-type-options", b"nosniff"))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -281,6 +283,8 @@ class RequireCredentials:
     knows (unknown, expired, revoked, two Authorization headers: the same 401), so a caller
     without a valid key learns nothing from how its body or parameters are parsed, and no
     body is read for it.
+    Every answer to a keyed request is ``Cache-Control: no-store`` unless the route set its
+    own (it is one client's: a name, a portrait, a key).
     The authenticated client is left in the request state for the route's role guard
     (:class:`~api.http.deps.RoleGuard`), which decides what its role admits.
     """
@@ -319,7 +323,20 @@ class RequireCredentials:
             await self._refuse(scope, send, exc)
             return
         scope.setdefault("state", {})[CLIENT_STATE] = client
-        await self.app(scope, receive, send)
+        if kind == "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def private(message: Message) -> None:
+            # a keyed answer is this client's (a name, a portrait, a key): no cache keeps it
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, private)
 
     async def _refuse(self, scope: Scope, send: Send, exc: PermitError) -> None:
         status, body = problem_for(exc, base=self.base, request_id=request_id(scope))
@@ -327,6 +344,7 @@ class RequireCredentials:
         headers = [
             (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
             (b"content-length", str(len(payload)).encode()),
+            (b"cache-control", b"no-store"),
         ]
         for name, value in problem_headers(status, body).items():
             headers.append((name.lower().encode(), value.encode()))

@@ -324,3 +324,24 @@ def test_driver_failures_are_logged_without_their_text(
     assert "hunter2pw" not in str(failure)
     assert "OperationalError" in secret_log.text() and "ConnectionError" in secret_log.text()
     secret_log.assert_clean(require=["exception_text"], min_records=2)
+
+
+# -- caches --------------------------------------------------------------------------------
+
+
+def test_keyed_answers_are_never_cached(app: FastAPI, client: TestClient) -> None:
+    """A counter's answer carries a name and a portrait, a relying party's the disclosed
+    elements, an administrator's a key: no shared or browser cache may keep any keyed
+    answer (admitted, refused or failed); public material keeps its own policy."""
+    from tests.http.test_roles import _concrete, _routes
+
+    for method, template, roles in _routes(app):
+        path = _concrete(template)
+        admitted = next(r for r in Role if r.value in roles)
+        for headers in ({}, auth(admitted), auth(next(r for r in Role if r.value not in roles))):
+            response = client.request(method, path, json={}, headers=headers)
+            assert response.headers.get("cache-control") == "no-store", (method, path, headers)
+            assert response.headers["x-content-type-options"] == "nosniff"
+    listed = client.get("/v1/status-list")
+    assert listed.status_code == 200 and listed.headers["cache-control"].startswith("public")
+    assert client.get("/healthz").headers["x-content-type-options"] == "nosniff"
