@@ -23,6 +23,7 @@ from .verify import (
     VerifiedStatusList,
     check_status,
     load_status_list,
+    record_status,
 )
 
 __all__ = [
@@ -45,5 +46,6 @@ __all__ = [
     "check_status",
     "decode_status_list",
     "load_status_list",
+    "record_status",
     "parse_token",
 ]
