@@ -178,12 +178,12 @@ def parse_mso(payload: bytes) -> MsoInfo:
     version = mso.get("version")
     if type(version) is not str or version not in _MSO_KEYS:
         raise MsoError("mso_version", "MSO version must be 1.0 or 2.0")
-    keys = _MSO_KEYS[version]
-    if set(mso) != set(keys):
+    expected = _MSO_KEYS[version]
+    if set(mso) != set(expected):
         if version == MSO_VERSION_2 and "status" not in mso:
             raise MsoError("mso_status", "a version 2.0 MSO must carry its status reference")
         raise MsoError("mso_keys", "MSO must hold exactly the keys its version defines")
-    if not is_deterministic(mso, inner) or tuple(mso) != keys:
+    if not is_deterministic(mso, inner) or tuple(mso) != expected:
         raise MsoError("mso_encoding", "MSO is not in deterministic encoding")
     status = None
     if version == MSO_VERSION_2:
@@ -238,6 +238,4 @@ def parse_mso(payload: bytes) -> MsoInfo:
             device_key = public_key_from_cose_key(key_info.get("deviceKey"))
         except CoseError:
             device_key = None
-    return MsoInfo(
-        doc_type, digests, device_key, signed, valid_from, valid_until, version, status
-    )
+    return MsoInfo(doc_type, digests, device_key, signed, valid_from, valid_until, version, status)

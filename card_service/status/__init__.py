@@ -46,6 +46,6 @@ __all__ = [
     "check_status",
     "decode_status_list",
     "load_status_list",
-    "record_status",
     "parse_token",
+    "record_status",
 ]
