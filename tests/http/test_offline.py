@@ -50,7 +50,8 @@ def issued(issuer: EphemeralOffice) -> tuple[str, str]:
     numbers = []
     for slot, seed in ((0, 41), (1, 42)):
         reader = insert_blank(issuer, slot)
-        numbers.append(issuer.issue(synthetic_application(NOW, seed=seed), reader, NOW).permit_number)
+        result = issuer.issue(synthetic_application(NOW, seed=seed), reader, NOW)
+        numbers.append(result.permit_number)
     return numbers[0], numbers[1]
 
 
@@ -108,7 +109,7 @@ def test_a_bank_verifies_offline_with_two_downloads(
         assert stat.S_IMODE(os.lstat(trust / name).st_mode) == 0o600, name
     status_list = str(trust / "status-list.cwt")
 
-    kept, revoked = issued
+    _, revoked = issued
     code, report = verify(READER.format(0), "--trust", str(trust), "--status-list", status_list,
                           capsys=capsys)  # fmt: skip
     assert (code, report["verdict"]) == (0, "VALID"), report
@@ -171,9 +172,7 @@ def test_verify_offline_text_output(
     assert code == 0 and out[0] == "VALID" and out[-1].startswith("status list issued ")
 
 
-def test_a_replacement_gets_its_own_index(
-    issuer: EphemeralOffice, issued: tuple[str, str]
-) -> None:
+def test_a_replacement_gets_its_own_index(issuer: EphemeralOffice, issued: tuple[str, str]) -> None:
     kept, _ = issued
     old_index = _index_of(issuer, kept)
     issuer.station.driver.remove(0)  # type: ignore[attr-defined]
