@@ -41,6 +41,7 @@ from keys.fsutil import (
 )
 from keys.trust import TrustList
 from keys.trust_bundle import check_bundle, trust_from_bundle
+from permit_errors import ErrorKind
 
 from .core import OfficeCore
 from .errors import OfficeError, StorageError, TrustUnavailable
@@ -69,6 +70,7 @@ class TrustRefused(OfficeError):
     """Downloaded trust data or status list that does not check out; nothing was written."""
 
     code = "trust_refused"
+    kind = ErrorKind.INTEGRITY
 
 
 @dataclass(frozen=True)
