@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -67,8 +68,10 @@ __all__ = [
     "current_crl",
     "issuing_certificate",
     "load_trust_dir",
+    "member_path",
     "signer_crl",
     "signer_trust_range",
+    "trust_of_manifest",
     "validate_audit_signer",
     "validate_signer",
     "validate_status_signer",
@@ -102,7 +105,7 @@ class TrustList:
         return validate_status_signer(self, cert_chain, at=at, now=now)
 
 
-def _member(path: Path, name: object) -> Path:
+def member_path(path: Path, name: object) -> Path:
     """``path / name`` for a plain file name of the manifest (no directories, no ``..``)."""
     if not isinstance(name, str) or not name or name != Path(name).name or name.startswith("."):
         raise ValueError("manifest names a file outside the trust directory")
@@ -117,37 +120,34 @@ def load_trust_dir(path: Path) -> TrustList:
     """
     try:
         manifest = json.loads(read_regular_file(path / "manifest.json"))
-        if not isinstance(manifest, dict):
-            raise TypeError("manifest is not a JSON object")
-        roots = tuple(
-            x509.load_pem_x509_certificate(read_regular_file(_member(path, r["file"])))
-            for r in manifest["roots"]
-        )
-        signers = tuple(
-            x509.load_pem_x509_certificate(read_regular_file(_member(path, s["file"])))
-            for s in manifest["signers"]
-        )
-        audit_signers = tuple(  # absent from trust lists exported before audit signers
-            x509.load_pem_x509_certificate(read_regular_file(_member(path, s["file"])))
-            for s in manifest.get("audit_signers", [])
-        )
-        crl = manifest.get("crl")
-        crls: tuple[x509.CertificateRevocationList, ...] = (
-            (x509.load_pem_x509_crl(read_regular_file(_member(path, crl["file"]))),) if crl else ()
-        )
-        crls += tuple(  # root rollover: the retired roots' CRLs and the link certificates
-            x509.load_pem_x509_crl(read_regular_file(_member(path, c["file"])))
-            for c in manifest.get("root_crls", [])
-        )
-        links = tuple(
-            x509.load_pem_x509_certificate(read_regular_file(_member(path, c["file"])))
-            for c in manifest.get("links", [])
-        )
+        return trust_of_manifest(manifest, lambda name: read_regular_file(member_path(path, name)))
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise SignerValidationError(
             f"unreadable trust directory {path}: {type(exc).__name__}",
             SignerFailure.TRUST_LIST_UNREADABLE,
         ) from None
+
+
+def trust_of_manifest(manifest: Any, read: Callable[[object], bytes]) -> TrustList:
+    """The trust list a manifest names, its files read by ``read(name)`` (raises what the
+    reads and the parsers raise: callers turn it into one error)."""
+    if not isinstance(manifest, dict):
+        raise TypeError("manifest is not a JSON object")
+    roots = tuple(x509.load_pem_x509_certificate(read(r["file"])) for r in manifest["roots"])
+    signers = tuple(x509.load_pem_x509_certificate(read(s["file"])) for s in manifest["signers"])
+    audit_signers = tuple(  # absent from trust lists exported before audit signers
+        x509.load_pem_x509_certificate(read(s["file"])) for s in manifest.get("audit_signers", [])
+    )
+    crl = manifest.get("crl")
+    crls: tuple[x509.CertificateRevocationList, ...] = (
+        (x509.load_pem_x509_crl(read(crl["file"])),) if crl else ()
+    )
+    crls += tuple(  # root rollover: the retired roots' CRLs and the link certificates
+        x509.load_pem_x509_crl(read(c["file"])) for c in manifest.get("root_crls", [])
+    )
+    links = tuple(
+        x509.load_pem_x509_certificate(read(c["file"])) for c in manifest.get("links", [])
+    )
     return TrustList(roots, crls, signers, audit_signers, links)
 
 

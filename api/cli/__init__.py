@@ -28,7 +28,19 @@ from card_service.office.errors import (
     SimulatorRefused,
 )
 
-from . import audit, clients, keys, present, readers, record, register, serve, sim, workflows
+from . import (
+    audit,
+    clients,
+    keys,
+    present,
+    readers,
+    record,
+    register,
+    serve,
+    sim,
+    trust,
+    workflows,
+)
 from .common import CliError
 
 __all__ = ["CliError", "build_parser", "describe", "dispatch", "exit_code", "main"]
@@ -64,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     clients.register(sub)
     serve.register(sub)
     present.register(sub)
+    trust.register(sub)
     return parser
 
 

@@ -13,7 +13,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from card_service.office import APPLICATION_MAX_BYTES, Office
+from card_service.office import APPLICATION_MAX_BYTES, Office, OfflineVerification
 
 from .common import instant as _instant
 from .common import open_office, print_json, read_input
@@ -35,6 +35,21 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     verify = subparsers.add_parser("verify", help="fully verify the card in a reader")
     verify.add_argument("--reader", required=True, metavar="NAME")
     verify.add_argument("--json", action="store_true")
+    verify.add_argument(
+        "--trust",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="offline: the trust directory (permit trust fetch, permit keys export-trust); "
+        "no register, no key store",
+    )
+    verify.add_argument(
+        "--status-list",
+        type=Path,
+        metavar="FILE",
+        default=None,
+        help="offline: the signed status list (permit trust fetch writes DIR/status-list.cwt)",
+    )
     verify.set_defaults(func=run_verify)
 
     endorse = subparsers.add_parser("endorse", help="endorse the permit on the card in a reader")
@@ -90,7 +105,16 @@ def run_issue(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Exit status of an offline verification whose revocation status is unknown (fetch a
+#: fresh status list): apart from 1 (not valid) so that a terminal can tell them apart.
+EXIT_STATUS_UNKNOWN = 3
+#: Largest status list file read (the parser's own bound).
+STATUS_LIST_MAX_BYTES = 32 * 1024 * 1024
+
+
 def run_verify(args: argparse.Namespace) -> int:
+    if args.trust is not None or args.status_list is not None:
+        return _verify_offline(args)
     with _office() as office:
         check = office.verify_card(args.reader, _now(), audit_actor="counter")
     if args.json:
@@ -100,6 +124,37 @@ def run_verify(args: argparse.Namespace) -> int:
         for problem in check.problems:
             print(f"  {problem}")
     return 0 if check.passed else 1
+
+
+def _verify_offline(args: argparse.Namespace) -> int:
+    """``permit verify --trust DIR [--status-list FILE]``: no register, no key store."""
+    token = None
+    if args.status_list is not None:
+        token = read_input(args.status_list, STATUS_LIST_MAX_BYTES, "status list")
+    with _office() as office:
+        outcome: OfflineVerification = office.verify_card_offline(
+            args.reader, _now(), trust_dir=args.trust, status_list=token
+        )
+    if args.json:
+        print_json(outcome.to_json())
+    else:
+        print(outcome.verdict)
+        for problem in outcome.check.problems:
+            print(f"  {problem}")
+        if outcome.check.result is not None:
+            for reason in outcome.check.result.reasons:
+                print(f"  {reason.code}: {reason.message}")
+        info = outcome.status_list
+        if info is not None:
+            print(
+                f"status list issued {info.issued_at.isoformat()}, "
+                f"fetch again after {info.refresh_at.isoformat()}"
+            )
+        else:
+            print(f"no usable status list ({outcome.list_problem})")
+    if outcome.verdict == "VALID":
+        return 0
+    return EXIT_STATUS_UNKNOWN if outcome.verdict == "STATUS_UNKNOWN" else 1
 
 
 def run_endorse(args: argparse.Namespace) -> int:

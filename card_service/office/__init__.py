@@ -45,6 +45,14 @@ from .monitoring import (
     WitnessedCheckpointView,
 )
 from .office import Office
+from .offline import (
+    MAX_TRUST_DOCUMENT_BYTES,
+    STATUS_LIST_FILE,
+    InstalledTrust,
+    ListInfo,
+    OfflineVerification,
+    TrustRefused,
+)
 from .relying import (
     PRESENTATION_FORMAT,
     OutOfScope,
@@ -73,10 +81,12 @@ __all__ = [
     "APPLICATION_MAX_BYTES",
     "AUDIT_PAGE_MAX",
     "ENDORSEMENTS_MAX_BYTES",
+    "MAX_TRUST_DOCUMENT_BYTES",
     "POLICY_DEFAULTS",
     "PRESENTATION_FORMAT",
     "RECORD_MAX_BYTES",
     "REVOCATION_REASONS",
+    "STATUS_LIST_FILE",
     "ApiClient",
     "ApplicationDecision",
     "AuditEntry",
@@ -92,9 +102,12 @@ __all__ = [
     "ClientView",
     "CreatedClient",
     "EphemeralOffice",
+    "InstalledTrust",
     "KeyRotation",
     "KeysInitialised",
+    "ListInfo",
     "Office",
+    "OfflineVerification",
     "OutOfScope",
     "PermitHistory",
     "PermitNotFound",
@@ -116,6 +129,7 @@ __all__ = [
     "SharedStateUnavailable",
     "SignerRevoked",
     "TrustDocument",
+    "TrustRefused",
     "WitnessedCheckpointView",
     "clerk_view",
     "counter_verdict",

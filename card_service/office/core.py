@@ -11,6 +11,7 @@ office (:mod:`.ephemeral`) hands the parts in ready-made instead.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
@@ -151,6 +152,7 @@ class OfficeCore:
         """SCP03 keys, the current document signer and the trust list at ``now`` (the last
         one is kept: a use case asks several times for the same instant)."""
         if self._issuer is None or self._issuer[0] != now:
+            uri = self.settings.status_uri()  # every record's status reference names it
             if self._issuer_source is not None:
                 context = self._issuer_source(now)
             else:
@@ -161,7 +163,7 @@ class OfficeCore:
                     context = IssuerContext.from_key_manager(manager, now)
                 except ValueError as exc:  # a signer that is not P-256
                     raise OfficeError(str(exc)) from None
-            self._issuer = (now, context)
+            self._issuer = (now, dataclasses.replace(context, status_list_uri=uri))
         return self._issuer[1]
 
     def register(self, *, sealing: bool = True) -> Register:

@@ -20,6 +20,7 @@ from .admin import AdminUseCases
 from .clients import ClientUseCases
 from .issuing import IssuingUseCases
 from .monitoring import MonitoringUseCases
+from .offline import OfflineUseCases
 from .relying import RelyingUseCases
 from .settings import Settings
 from .status import StatusListUseCases
@@ -36,6 +37,7 @@ class Office(
     AdminUseCases,
     ClientUseCases,
     StatusListUseCases,
+    OfflineUseCases,
 ):
     """One issuing office; use as a context manager (or call :meth:`close`)."""
 

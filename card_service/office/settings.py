@@ -122,6 +122,19 @@ class Settings:
 
     # -- interpreted on use ------------------------------------------------------------
 
+    def status_uri(self) -> str:
+        """``PERMIT_STATUS_LIST_URI``, checked: the list's ``sub`` and the ``uri`` of every
+        issued record's status reference (an absolute ASCII URI, at most 255 bytes)."""
+        from card_service.record.status_ref import StatusError, check_uri
+
+        try:
+            return check_uri(self.status_list_uri)
+        except StatusError:
+            raise SettingsError(
+                f"{STATUS_LIST_URI_ENV} must be an absolute URI (ASCII, no spaces, "
+                "at most 255 bytes)"
+            ) from None
+
     @property
     def simulator_allowed(self) -> bool:
         return simulator_allowed(self.environment)

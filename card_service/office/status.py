@@ -14,14 +14,12 @@ import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from card_service.status.builder import DEFAULT_LIFETIME, build_status_list
 from card_service.status.token import ListSigner
 from keys.clock import require_utc
 
 from .core import OfficeCore
-from .errors import SettingsError
 
 __all__ = ["REBUILD_AFTER", "STATUS_LIST_TTL", "SignedStatusList", "StatusListUseCases"]
 
@@ -76,10 +74,7 @@ class StatusListUseCases(OfficeCore):
             return built
 
     def _build_status_list(self, now: dt.datetime) -> SignedStatusList:
-        uri = self.settings.status_list_uri
-        split = urlsplit(uri)
-        if not split.scheme or not uri.isascii() or not uri.isprintable() or " " in uri:
-            raise SettingsError("PERMIT_STATUS_LIST_URI must be an absolute URI")
+        uri = self.settings.status_uri()
         with self.database("cannot read the register ({name})"):
             entries = self.reader_register().status_entries(now)
         issued = now.replace(microsecond=0)

@@ -12,6 +12,7 @@ from .endorsement import endorse
 from .errors import FieldProblem, RecordError, RecordValidationError, SigningError
 from .issuer_signed import sign_record
 from .mso import DOC_TYPE, NAMESPACE
+from .status_ref import ListStatus, StatusKind, StatusLookup, StatusReference
 from .verdict import Reason, Verdict, VerificationResult
 from .verifier import CardProof, RevocationEntry, RevocationStatus, Verifier, verify
 
@@ -22,6 +23,7 @@ __all__ = [
     "NAMESPACE",
     "CardProof",
     "FieldProblem",
+    "ListStatus",
     "PermitBasis",
     "PermitData",
     "Reason",
@@ -31,6 +33,9 @@ __all__ = [
     "RevocationStatus",
     "Sex",
     "SigningError",
+    "StatusKind",
+    "StatusLookup",
+    "StatusReference",
     "Verdict",
     "VerificationResult",
     "Verifier",

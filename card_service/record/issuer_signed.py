@@ -51,6 +51,7 @@ from .record_parser import (
     parse_record,
 )
 from .schedule import local_midnight
+from .status_ref import StatusReference
 
 __all__ = [  # the parser lives in .record_parser; its names stay importable from here
     "ITEM_ENCODING",
@@ -90,12 +91,16 @@ def sign_record(
     signer_chain: Sequence[x509.Certificate],
     now: dt.datetime,
     randbytes: Callable[[int], bytes] = secrets.token_bytes,
+    status: StatusReference | None = None,
 ) -> bytes:
     """Validate ``data`` and return the signed IssuerSigned record (CBOR bytes).
 
     ``signer_key`` is any P-256 ``ec.EllipticCurvePrivateKey`` (e.g.
     ``keys.signer.StoreEcPrivateKey``); ``signer_chain`` is the document signer's certificate
     first.  ``card_key`` is the card's authentication key; it goes into deviceKeyInfo.
+    ``status``: the permit's status reference (index and status-list URI): the record is
+    then format 2 (MSO version 2.0); without it format 1, which every issuance since
+    format 2 avoids (samples and tests of format-1 records use it).
     Raises :class:`~card_service.record.errors.RecordValidationError` for bad data and
     :class:`~card_service.record.errors.RecordError` if the record would not fit EF.Record.
     """
@@ -122,6 +127,7 @@ def sign_record(
         signed=now,
         valid_from=local_midnight(data.issue_date),
         valid_until=local_midnight(data.expiry_date + dt.timedelta(days=1)),
+        status=status,
     )
     issuer_auth = sign1(payload, signer_key, signer_chain)
     record = encode_record({NAMESPACE: [inner for _, inner in items]}, issuer_auth)

@@ -8,8 +8,14 @@
       "valueDigests": {NAMESPACE: {digestID: bstr(32)}},
       "deviceKeyInfo": {"deviceKey": COSE_Key},      ; the card's own P-256 key
       "docType": DOC_TYPE,
-      "validityInfo": {"signed": tdate, "validFrom": tdate, "validUntil": tdate}
+      "validityInfo": {"signed": tdate, "validFrom": tdate, "validUntil": tdate},
+      "status": {"status_list": {"idx": uint, "uri": tstr}}   ; version "2.0" only
     }
+
+Version "1.0" (record format 1) has no ``status``; version "2.0" (record format 2) must carry
+the status reference of draft-ietf-oauth-status-list ("ISO mdoc": the ``status`` parameter of
+the MSO holding the ``Status`` CBOR structure; :mod:`.status_ref`).  Both are parsed; a
+record is written as version 2 whenever it is given a status reference.
 
 It travels as MobileSecurityObjectBytes = ``#6.24(bstr .cbor MobileSecurityObject)``, which
 is the COSE_Sign1 payload; an endorsement binds the SHA-256 of exactly those bytes.
@@ -38,11 +44,14 @@ from .cbor_types import (
     tdate,
 )
 from .cose import CoseError, cose_key, public_key_from_cose_key
+from .status_ref import StatusError, StatusReference, parse_status
 
 __all__ = [
     "DIGEST_ALGORITHM",
     "DOC_TYPE",
     "MSO_VERSION",
+    "MSO_VERSION_1",
+    "MSO_VERSION_2",
     "NAMESPACE",
     "MsoError",
     "MsoInfo",
@@ -55,15 +64,21 @@ __all__ = [
 DOC_TYPE = "org.permit.residence.1.permit"
 #: The namespace of the permit data elements.
 NAMESPACE = "org.permit.residence.1"
-MSO_VERSION = "1.0"
+#: Record format 1 (no status reference) and 2 (with one): what ``version`` says.
+MSO_VERSION_1 = "1.0"
+MSO_VERSION_2 = "2.0"
+#: The version written for a record with a status reference (every permit since format 2).
+MSO_VERSION = MSO_VERSION_2
 DIGEST_ALGORITHM = "SHA-256"
 #: Most digest IDs the MSO may hold (16 elements today; room for additions).
 MAX_DIGESTS = 64
 
 
-_MSO_KEYS = key_order(
+_MSO_KEYS_V1 = key_order(
     ("version", "digestAlgorithm", "valueDigests", "deviceKeyInfo", "docType", "validityInfo")
 )
+_MSO_KEYS_V2 = key_order((*_MSO_KEYS_V1, "status"))
+_MSO_KEYS = {MSO_VERSION_1: _MSO_KEYS_V1, MSO_VERSION_2: _MSO_KEYS_V2}
 _VALIDITY_KEYS = key_order(("signed", "validFrom", "validUntil"))
 
 
@@ -84,10 +99,12 @@ def build_mso_bytes(
     signed: dt.datetime,
     valid_from: dt.datetime,
     valid_until: dt.datetime,
+    status: StatusReference | None = None,
 ) -> bytes:
-    """MobileSecurityObjectBytes (the encoded tag 24 item) for the given element digests."""
-    mso = {
-        "version": MSO_VERSION,
+    """MobileSecurityObjectBytes (the encoded tag 24 item) for the given element digests:
+    version 2 with ``status``, version 1 without (kept for tests of format-1 records)."""
+    mso: dict[str, object] = {
+        "version": MSO_VERSION_1 if status is None else MSO_VERSION_2,
         "digestAlgorithm": DIGEST_ALGORITHM,
         "valueDigests": {NAMESPACE: dict(digests)},
         "deviceKeyInfo": {"deviceKey": cose_key(device_key)},
@@ -98,6 +115,8 @@ def build_mso_bytes(
             "validUntil": tdate(valid_until),
         },
     }
+    if status is not None:
+        mso["status"] = status.to_cbor()
     return embedded_bytes(dumps(mso))
 
 
@@ -115,6 +134,10 @@ class MsoInfo(NamedTuple):
     signed: dt.datetime
     valid_from: dt.datetime
     valid_until: dt.datetime
+    #: ``"1.0"`` or ``"2.0"`` (record format 1 or 2).
+    version: str = MSO_VERSION_1
+    #: The status reference (always present in version 2, never in version 1).
+    status: StatusReference | None = None
 
 
 def _tag24_content(payload: bytes) -> bytes | None:
@@ -152,12 +175,22 @@ def parse_mso(payload: bytes) -> MsoInfo:
         raise MsoError("mso_undecodable", f"MSO: {exc}") from None
     if not isinstance(mso, dict):
         raise MsoError("mso_not_map", "MSO must be a map")
-    if set(mso) != set(_MSO_KEYS):
-        raise MsoError("mso_keys", "MSO must hold exactly the keys the format defines")
-    if not is_deterministic(mso, inner) or tuple(mso) != _MSO_KEYS:
+    version = mso.get("version")
+    if type(version) is not str or version not in _MSO_KEYS:
+        raise MsoError("mso_version", "MSO version must be 1.0 or 2.0")
+    expected = _MSO_KEYS[version]
+    if set(mso) != set(expected):
+        if version == MSO_VERSION_2 and "status" not in mso:
+            raise MsoError("mso_status", "a version 2.0 MSO must carry its status reference")
+        raise MsoError("mso_keys", "MSO must hold exactly the keys its version defines")
+    if not is_deterministic(mso, inner) or tuple(mso) != expected:
         raise MsoError("mso_encoding", "MSO is not in deterministic encoding")
-    if mso.get("version") != MSO_VERSION:
-        raise MsoError("mso_version", "MSO version must be 1.0")
+    status = None
+    if version == MSO_VERSION_2:
+        try:
+            status = parse_status(mso["status"])
+        except StatusError as exc:
+            raise MsoError("mso_status", str(exc)) from None
     if mso.get("digestAlgorithm") != DIGEST_ALGORITHM:
         raise MsoError("mso_digest_algorithm", "digestAlgorithm must be SHA-256")
     doc_type = mso.get("docType")
@@ -205,4 +238,4 @@ def parse_mso(payload: bytes) -> MsoInfo:
             device_key = public_key_from_cose_key(key_info.get("deviceKey"))
         except CoseError:
             device_key = None
-    return MsoInfo(doc_type, digests, device_key, signed, valid_from, valid_until)
+    return MsoInfo(doc_type, digests, device_key, signed, valid_from, valid_until, version, status)

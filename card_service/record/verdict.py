@@ -4,12 +4,15 @@ Precedence when several problems are found (the first one present wins; every re
 still reported)::
 
     MALFORMED > FORGED > CLONED > SIGNER_REVOKED > REVOKED > EXPIRED > NOT_YET_VALID
-              > SUSPENDED > VALID
+              > SUSPENDED > STATUS_UNKNOWN > VALID
 
 Rationale: when the bytes cannot be read nothing else is known; a forgery makes every other
 statement in the record worthless; a clone (the chip is not the one the issuer bound the
 record to) is a fraud even with a genuine record; a revoked signer discredits the record
-before the permit's own revocation; the rest are states of a genuine permit.
+before the permit's own revocation; the rest are states of a genuine permit.  STATUS_UNKNOWN
+(a verifier told to consult a status list could not get a statement from it: no list, an
+expired one, a bad signature, an index beyond it, another list's URI) is never VALID and never
+REVOKED: everything else checked out, the revocation status is not known.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ __all__ = ["PRECEDENCE", "Reason", "Verdict", "VerificationResult", "decide"]
 class Verdict(StrEnum):
     VALID = "VALID"
     SUSPENDED = "SUSPENDED"
+    STATUS_UNKNOWN = "STATUS_UNKNOWN"
     EXPIRED = "EXPIRED"
     NOT_YET_VALID = "NOT_YET_VALID"
     REVOKED = "REVOKED"
@@ -47,6 +51,7 @@ PRECEDENCE: tuple[Verdict, ...] = (
     Verdict.EXPIRED,
     Verdict.NOT_YET_VALID,
     Verdict.SUSPENDED,
+    Verdict.STATUS_UNKNOWN,
     Verdict.VALID,
 )
 _RANK = {v: i for i, v in enumerate(PRECEDENCE)}
@@ -99,6 +104,11 @@ class VerificationResult:
     endorsements_verified: int = 0
     endorsement: EndorsementStatus | None = None
     years_of_residence: int | None = None
+    #: The record's status reference (format 2), when the MSO carries one.
+    status_index: int | None = None
+    status_uri: str | None = None
+    #: 1 or 2 (the MSO version), once the MSO parsed.
+    record_format: int | None = None
 
     @property
     def valid(self) -> bool:
@@ -129,4 +139,5 @@ class VerificationResult:
             "suspended": None if status is None else status.suspended,
             "next_endorsement_due": None if status is None else iso(status.next_due),
             "years_of_residence": self.years_of_residence,
+            "record_format": self.record_format,
         }

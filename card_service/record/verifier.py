@@ -11,6 +11,10 @@ What is checked (each failure is a :class:`Reason`; see :mod:`.verdict` for prec
 * the COSE signature, the docType, every disclosed element's digest, unknown or duplicate
   digest IDs -> FORGED / MALFORMED (:mod:`.item_check`);
 * the validity window -> NOT_YET_VALID / EXPIRED; the permit's revocation status -> REVOKED;
+* with a status list (``status``, :mod:`.status_ref`): the record's status reference looked
+  up in it -> REVOKED (INVALID) or SUSPENDED; no statement (no list, expired, bad signature,
+  index beyond it, another list's URI, a format-1 record without a reference) ->
+  STATUS_UNKNOWN, a reason of its own, never VALID and never REVOKED;
 * the card proof (:mod:`.card_proof`): the verifier's own challenge signed by the key in
   deviceKeyInfo -> CLONED when it does not verify, or when it is required and absent;
 * endorsements (:mod:`.endorsement_check`): signature, signer, binding to this permit and
@@ -40,10 +44,11 @@ from .cose import CoseError, parse_sign1
 from .data import MANDATORY_ELEMENTS
 from .endorsement_check import check_endorsements
 from .item_check import check_items
-from .mso import DOC_TYPE, MsoError, mso_digest, parse_mso
+from .mso import DOC_TYPE, MSO_VERSION_1, MsoError, MsoInfo, mso_digest, parse_mso
 from .record_parser import RecordFormatError, decode_record, parse_record
 from .schedule import full_years, local_date
 from .signer_check import CLOCK_SKEW, SignerChecker
+from .status_ref import StatusKind, StatusLookup
 from .verdict import Reason, Verdict, VerificationResult, decide
 
 __all__ = [
@@ -75,7 +80,9 @@ class Verifier:
     """Verifies records against one trust list.  Reuse it: it caches validated signers.
 
     ``revocation`` answers whether a permit number is revoked; without it no permit is
-    considered revoked (the signer CRL is always checked).
+    considered revoked (the signer CRL is always checked).  ``status`` looks the record's
+    status reference up in a status list (offline verification); without it the reference
+    is not consulted.
     """
 
     def __init__(
@@ -83,10 +90,12 @@ class Verifier:
         trust: TrustList,
         *,
         revocation: RevocationStatus | None = None,
+        status: StatusLookup | None = None,
         doc_type: str = DOC_TYPE,
     ) -> None:
         self._trust = trust
         self.revocation = revocation
+        self.status = status
         self.doc_type = doc_type
         self._signers = SignerChecker(trust)
 
@@ -186,6 +195,7 @@ class Verifier:
         if now >= mso.valid_until:
             reasons.append(Reason("expired", Verdict.EXPIRED, "after validUntil"))
         self._check_revocation(elements.get("permit_number"), now, reasons)
+        self._check_status(mso, now, reasons)
 
         card_ok = check_card_proof(mso.device_key, card_proof, require_card_proof, reasons)
 
@@ -216,7 +226,52 @@ class Verifier:
             endorsements_verified=count,
             endorsement=status,
             years_of_residence=years,
+            status_index=None if mso.status is None else mso.status.idx,
+            status_uri=None if mso.status is None else mso.status.uri,
+            record_format=1 if mso.version == MSO_VERSION_1 else 2,
         )
+
+    def _check_status(self, mso: MsoInfo, now: dt.datetime, reasons: list[Reason]) -> None:
+        """The record's status reference in the status list (only when one is consulted).
+
+        INVALID is REVOKED, SUSPENDED is SUSPENDED; anything else that is not VALID (the
+        list could not say, the record has no reference) is STATUS_UNKNOWN with its reason:
+        never silently VALID, never REVOKED."""
+        if self.status is None:
+            return
+        if mso.status is None:
+            reasons.append(
+                Reason(
+                    "status_unknown_no_reference",
+                    Verdict.STATUS_UNKNOWN,
+                    "the record (format 1) carries no status reference",
+                )
+            )
+            return
+        try:
+            answer = self.status(mso.status, now)
+            kind, why = answer.kind, answer.reason
+        except Exception:  # a failing source says nothing: unknown, not valid
+            kind, why = StatusKind.UNKNOWN, "unavailable"
+        if kind is StatusKind.VALID:
+            return
+        if kind is StatusKind.INVALID:
+            reasons.append(
+                Reason("status_revoked", Verdict.REVOKED, "the status list says revoked")
+            )
+        elif kind is StatusKind.SUSPENDED:
+            reasons.append(
+                Reason("status_suspended", Verdict.SUSPENDED, "the status list says suspended")
+            )
+        else:
+            code = why if why is not None and why.replace("_", "").isalnum() else "unavailable"
+            reasons.append(
+                Reason(
+                    f"status_unknown_{code[:40]}",
+                    Verdict.STATUS_UNKNOWN,
+                    "the revocation status is unknown (no usable status list statement)",
+                )
+            )
 
     def _check_revocation(
         self, permit_number: object, now: dt.datetime, reasons: list[Reason]
@@ -249,9 +304,10 @@ def verify(
     card_proof: CardProof | None = None,
     require_card_proof: bool = False,
     revocation: RevocationStatus | None = None,
+    status: StatusLookup | None = None,
 ) -> VerificationResult:
     """One-shot verification (no cache reuse; prefer a long-lived :class:`Verifier`)."""
-    return Verifier(trust, revocation=revocation).verify(
+    return Verifier(trust, revocation=revocation, status=status).verify(
         record,
         now=now,
         endorsements=endorsements,

@@ -86,7 +86,8 @@ def reserve(
         replaces_permit=replaces,
     )
     session.add(permit)
-    session.flush()  # unique indexes fire here
+    session.flush()  # unique indexes fire here; the row id (the status index) is assigned
+    assert permit.id is not None
     for action, result, about in audit_before:
         append(session, actor=actor, action=action, result=result, now=now, permit_number=about)
     append(
@@ -108,6 +109,7 @@ def reserve(
         permit.first_endorsement_due,
         replaces,
         counted_from,
+        permit.id,
     )
 
 

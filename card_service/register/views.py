@@ -70,6 +70,9 @@ class Reservation:
     replaces_permit: str | None
     #: Continuity carried over by a replacement (``None``: from ``residence_began``).
     residence_counted_from: dt.date | None = None
+    #: The permit's index in the signed status list: its register row id, assigned when it
+    #: is reserved (docs/status-list.md); the record's status reference carries it.
+    status_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ class PermitView:
     revocation_reason: str | None
     revocation_effective_at: dt.datetime | None
     endorsements: tuple[EndorsementView, ...]
+    #: The permit's status-list index (its row id).
+    status_index: int | None = None
 
     @classmethod
     def of(
@@ -130,6 +135,7 @@ class PermitView:
             revocation_reason=None if revocation is None else revocation[0],
             revocation_effective_at=None if revocation is None else revocation[1],
             endorsements=endorsements,
+            status_index=permit.id,
         )
 
     @property
@@ -148,6 +154,7 @@ class PermitView:
             self.first_endorsement_due,
             self.replaces_permit,
             self.residence_counted_from,
+            self.status_index,
         )
 
 

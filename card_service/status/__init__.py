@@ -23,6 +23,7 @@ from .verify import (
     VerifiedStatusList,
     check_status,
     load_status_list,
+    record_status,
 )
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "decode_status_list",
     "load_status_list",
     "parse_token",
+    "record_status",
 ]

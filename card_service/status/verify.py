@@ -22,6 +22,7 @@ from enum import StrEnum
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from card_service.record.status_ref import ListStatus, StatusKind, StatusLookup, StatusReference
 from keys.clock import require_utc
 from keys.errors import SignerValidationError
 from keys.trust import TrustList, validate_status_signer
@@ -38,6 +39,7 @@ __all__ = [
     "VerifiedStatusList",
     "check_status",
     "load_status_list",
+    "record_status",
 ]
 
 log = logging.getLogger(__name__)
@@ -201,3 +203,25 @@ def check_status(
 ) -> StatusAnswer:
     """The status of ``index`` in the list ``token`` at ``now`` (one call: verify and read)."""
     return load_status_list(token, trust, now, uri=uri).status_of(index, now)
+
+
+_KIND = {Verdict.VALID: StatusKind.VALID, Verdict.INVALID: StatusKind.INVALID,
+         Verdict.SUSPENDED: StatusKind.SUSPENDED}  # fmt: skip
+
+
+def record_status(check: StatusListCheck) -> StatusLookup:
+    """The record verifier's status source over one loaded list (``Verifier(status=...)``):
+    a record's reference is answered from ``check`` when the list's ``sub`` is the
+    reference's ``uri``, else ``wrong_uri``; every other "unknown" keeps its reason."""
+
+    def lookup(reference: StatusReference, now: dt.datetime) -> ListStatus:
+        verified = check.status_list
+        if verified is not None and verified.token.sub != reference.uri:
+            return ListStatus(StatusKind.UNKNOWN, UnknownReason.WRONG_URI.value)
+        answer = check.status_of(reference.idx, now)
+        if answer.verdict in _KIND:
+            return ListStatus(_KIND[answer.verdict])
+        reason = answer.reason.value if answer.reason is not None else "unknown"
+        return ListStatus(StatusKind.UNKNOWN, reason)
+
+    return lookup

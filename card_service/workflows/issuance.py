@@ -33,6 +33,7 @@ from card_service.card.session import PermitCardSession
 from card_service.card.wire import FileId, LifeCycle
 from card_service.record import Verdict, Verifier, sign_record
 from card_service.record.errors import RecordError
+from card_service.record.status_ref import StatusReference
 from card_service.register.errors import (
     ActivePermitExists,
     InvalidState,
@@ -302,6 +303,7 @@ class IssuanceWorkflow:
                 signer_key=self.issuer.signer_key,
                 signer_chain=self.issuer.signer_chain,
                 now=now,
+                status=self._status_reference(reservation),
             )
             self._step(Step.WRITE, number)
             session.write_file(FileId.RECORD, record)
@@ -346,6 +348,12 @@ class IssuanceWorkflow:
         self._emit(Step.CONFIRM, "done", number)
         log.info("permit %s issued and card locked", number)
         return IssuanceResult(number, serial, digests, pin=pin, puk=puk)
+
+    def _status_reference(self, reservation: Reservation) -> StatusReference:
+        """The record's status reference: the reservation's row id in the office's list."""
+        if reservation.status_index is None:  # every reservation carries its row id
+            raise IssuanceError("no_status_index", "the reservation has no status index")
+        return StatusReference(reservation.status_index, self.issuer.status_list_uri)
 
     @staticmethod
     def _check(
