@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from card_service.card.access import CardAccess
+from card_service.card.errors import CardError
 from card_service.record import RevocationEntry, Verdict, VerificationResult, Verifier
 from card_service.register.errors import NotFound
 from card_service.register.models import PermitState
 from card_service.register.service import Register
 from permit_errors import ErrorKind, PermitError
+from reader_drivers.errors import ReaderError
 
 from .card_state import CardCondition, CardStatus, classify_card
 from .cardops import digests_of, read_and_verify, record_values
@@ -188,18 +190,25 @@ def verify_card(
 
     ``audit_actor``: append the outcome (``passed`` or ``failed:<codes>``, never personal
     data) to the audit log as ``permit.verify`` by that actor - done for every verification
-    made for a relying party or at a counter.
+    made for a relying party or at a counter, also one that ends without a verdict (a card
+    pulled mid-way: ``failed:card_removed``, then the error is raised).
     """
     now = utc(now)
-    # shared: a relying party's read may interleave with other readers of the card
-    with cards.session(reader, exclusive=False) as session:
-        status = classify_card(session)
-        if status.condition is not CardCondition.ISSUED:
-            early = CardVerification(False, status, (f"card_{status.condition.value}",))
-            if register is not None and audit_actor is not None:
-                _audit(register, early, audit_actor, now)
-            return early
-        record, _, result = read_and_verify(session, verifier, now)
+    try:
+        # shared: a relying party's read may interleave with other readers of the card
+        with cards.session(reader, exclusive=False) as session:
+            status = classify_card(session)
+            if status.condition is not CardCondition.ISSUED:
+                early = CardVerification(False, status, (f"card_{status.condition.value}",))
+                if register is not None and audit_actor is not None:
+                    _audit(register, early, audit_actor, now)
+                return early
+            record, _, result = read_and_verify(session, verifier, now)
+    except (ReaderError, CardError) as exc:
+        # no verdict (the card was pulled, the reader failed): the attempt is audited too
+        if register is not None and audit_actor is not None:
+            register.record_verification(None, f"failed:{exc.code}"[:200], audit_actor, now)
+        raise
     if register is not None:
         try:
             require_revocation_status(result)
