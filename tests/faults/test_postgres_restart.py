@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from api.http import create_app
@@ -265,3 +266,49 @@ def test_postgres_restarted_under_load(private_postgres: PrivatePostgres) -> Non
             f"postgres restart: {len(valid)} VALID, {failed} 503 under load, "
             f"{len(outage)} 503 in the outage, {len(load.counter)} counter verifications"
         )
+
+
+class _FailingOnce:
+    """``register.permit`` whose first call fails as a dropped database connection does."""
+
+    def __init__(self, original: Callable[[str], object]) -> None:
+        self.original = original
+        self.calls = 0
+
+    def __call__(self, number: str) -> object:
+        self.calls += 1
+        if self.calls == 1:
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return self.original(number)
+
+
+def test_the_register_failing_during_the_revocation_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race the restart test may hit, forced: the revocation look-up fails, the register
+    answers again at once.  The answer is 503 ``register_unavailable`` (audited), never
+    REVOKED for a permit that is valid."""
+    office = ephemeral_office(NOW, pki=PKI)
+    with office:
+        reader = insert_blank(office)
+        office.issue(synthetic_application(NOW, seed=6), reader, NOW)
+        body = _prepared(office, reader, "bank")
+        app = create_app(office, authenticate=authenticate, now=lambda: NOW)
+        with live_server(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+            for register in (office.reader_register(), office.station.register):
+                monkeypatch.setattr(register, "permit", _FailingOnce(register.permit))
+            relying = client.post(
+                "/v1/verifications", json=body, headers=headers(Role.RELYING_PARTY, "bank")
+            )
+            assert relying.status_code == 503 and problem_code(relying) == "register_unavailable"
+            counter = client.post(
+                f"/v1/readers/{quote(reader)}/verification", headers=headers(Role.CLERK, "desk")
+            )
+            assert counter.status_code == 503 and problem_code(counter) == "register_unavailable"
+            again = client.post(
+                f"/v1/readers/{quote(reader)}/verification", headers=headers(Role.CLERK, "desk")
+            )
+            assert again.json()["verdict"] == "VALID"
+        audit = _audit(office)
+        assert audit[actor(Role.RELYING_PARTY, "bank")] == ["failed:register_unavailable"]
+        assert audit[actor(Role.CLERK, "desk")] == ["failed:register_unavailable", "passed"]
