@@ -55,6 +55,9 @@ class Readiness(BaseModel):
     reader_count: int
     #: The shared store (nonces, rate limits) when the office has one.
     shared_state: CheckModel | None = None
+    #: Where rate limits are counted: ``ok`` (the shared store's backend as code) or
+    #: ``degraded`` (``rate_limits_per_process``: the shared store does not answer).
+    rate_limits: CheckModel | None = None
 
 
 class Decision(BaseModel):

@@ -44,7 +44,11 @@ from card_service.register.service import effective_state
 from card_service.shared_state import Challenge, ChallengeOutcome, SharedStateUnavailable
 from card_service.shared_state.model import nonce_well_formed
 from card_service.workflows.cardops import digests_of
-from card_service.workflows.verify import register_revocation
+from card_service.workflows.verify import (
+    RevocationUnknown,
+    register_revocation,
+    require_revocation_status,
+)
 from permit_errors import ErrorKind, PermitError
 
 from .core import OfficeCore
@@ -225,8 +229,10 @@ class RelyingUseCases(OfficeCore):
         register's revocation, audit the outcome, answer only the scoped elements.
 
         :class:`~card_service.shared_state.SharedStateUnavailable` (the nonce could not be
-        spent), :class:`OutOfScope`, or a register failure raise (after the audit entry when
-        the register answers); every other failure is the answer's verdict."""
+        spent), :class:`OutOfScope`, or a register failure (``RegisterUnavailable``, or
+        ``RevocationUnknown`` when the revocation look-up failed: never REVOKED for an
+        outage) raise, after the audit entry when the register answers; every other failure
+        is the answer's verdict."""
         try:
             outcome = self.shared_state.challenges.consume(
                 presentation.nonce if nonce_well_formed(presentation.nonce) else "",
@@ -256,6 +262,11 @@ class RelyingUseCases(OfficeCore):
             card_proof=CardProof(nonce, presentation.card_signature),
             require_card_proof=True,
         )
+        try:
+            require_revocation_status(result)  # the register failed: 503, not REVOKED
+        except RevocationUnknown:
+            self._audit_relying(None, "failed:register_unavailable", audit_actor, now)
+            raise
         number = result.elements.get("permit_number")
         if isinstance(number, str) and result.verdict not in (Verdict.FORGED, Verdict.MALFORMED):
             result = self._register_check(result, number, presentation.record)

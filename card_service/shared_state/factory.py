@@ -69,9 +69,11 @@ class SharedState:
 
     def health(self) -> dict[str, object]:
         """For ``/readyz``: ``ready`` is whether challenges can be issued and consumed;
-        ``degraded``: rate limits are per process only.  No URL, no key."""
+        ``degraded``: rate limits are per process only - the limiter has fallen back, or the
+        store does not answer (so its next decision will be this process's).  No URL, no
+        key."""
         challenges_ok = self.challenges.ping()
-        degraded = self.limiter.degraded
+        degraded = self.limiter.degraded or not challenges_ok
         return {
             "backend": self.backend,
             "ready": challenges_ok,

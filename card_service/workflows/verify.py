@@ -8,6 +8,10 @@ A card *passes verification* when all of these hold:
 3. when a register is available: the permit number in the record is ISSUED there (or was
    revoked only from a later effective time), bound to this card serial, with this
    record's digests.  A revoked permit is reported REVOKED by the verifier.
+
+A register that cannot be read (its database down or restarting) gives no verdict at all:
+:class:`RevocationUnknown` (kind UNAVAILABLE, HTTP 503), never REVOKED for a permit that may
+well be valid, never VALID.
 """
 
 from __future__ import annotations
@@ -17,23 +21,50 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from card_service.card.access import CardAccess
+from card_service.card.errors import CardError
 from card_service.record import RevocationEntry, Verdict, VerificationResult, Verifier
 from card_service.register.errors import NotFound
 from card_service.register.models import PermitState
 from card_service.register.service import Register
+from permit_errors import ErrorKind, PermitError
+from reader_drivers.errors import ReaderError
 
 from .card_state import CardCondition, CardStatus, classify_card
 from .cardops import digests_of, read_and_verify, record_values
 from .progress import utc
 
 __all__ = [
+    "REVOCATION_UNKNOWN",
     "CardVerification",
     "ClerkView",
+    "RevocationUnknown",
     "clerk_view",
     "counter_verdict",
     "register_revocation",
+    "require_revocation_status",
     "verify_card",
 ]
+
+#: The verifier's reason when its revocation source failed (``card_service.record.verifier``
+#: fails closed on it, as REVOKED).
+REVOCATION_UNKNOWN = "revocation_status_unavailable"
+
+
+class RevocationUnknown(PermitError):
+    """The register did not answer whether the permit is revoked (its database failed during
+    the verification): no verdict, try again."""
+
+    code = "register_unavailable"
+    kind = ErrorKind.UNAVAILABLE
+
+
+def require_revocation_status(result: VerificationResult) -> None:
+    """:class:`RevocationUnknown` if the register-backed revocation check of ``result``
+    failed: an outage of the register is not the permit's revocation."""
+    if any(reason.code == REVOCATION_UNKNOWN for reason in result.reasons):
+        raise RevocationUnknown(
+            "the register did not answer whether the permit is revoked: try again"
+        )
 
 
 @dataclass(frozen=True)
@@ -159,18 +190,32 @@ def verify_card(
 
     ``audit_actor``: append the outcome (``passed`` or ``failed:<codes>``, never personal
     data) to the audit log as ``permit.verify`` by that actor - done for every verification
-    made for a relying party or at a counter.
+    made for a relying party or at a counter, also one that ends without a verdict (a card
+    pulled mid-way: ``failed:card_removed``, then the error is raised).
     """
     now = utc(now)
-    # shared: a relying party's read may interleave with other readers of the card
-    with cards.session(reader, exclusive=False) as session:
-        status = classify_card(session)
-        if status.condition is not CardCondition.ISSUED:
-            early = CardVerification(False, status, (f"card_{status.condition.value}",))
-            if register is not None and audit_actor is not None:
-                _audit(register, early, audit_actor, now)
-            return early
-        record, _, result = read_and_verify(session, verifier, now)
+    try:
+        # shared: a relying party's read may interleave with other readers of the card
+        with cards.session(reader, exclusive=False) as session:
+            status = classify_card(session)
+            if status.condition is not CardCondition.ISSUED:
+                early = CardVerification(False, status, (f"card_{status.condition.value}",))
+                if register is not None and audit_actor is not None:
+                    _audit(register, early, audit_actor, now)
+                return early
+            record, _, result = read_and_verify(session, verifier, now)
+    except (ReaderError, CardError) as exc:
+        # no verdict (the card was pulled, the reader failed): the attempt is audited too
+        if register is not None and audit_actor is not None:
+            register.record_verification(None, f"failed:{exc.code}"[:200], audit_actor, now)
+        raise
+    if register is not None:
+        try:
+            require_revocation_status(result)
+        except RevocationUnknown:
+            if audit_actor is not None:
+                register.record_verification(None, "failed:register_unavailable", audit_actor, now)
+            raise
     problems: list[str] = []
     if result.verdict is not Verdict.VALID:
         problems.append(f"record_{result.verdict.value.lower()}")

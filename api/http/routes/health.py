@@ -35,26 +35,35 @@ async def healthz() -> Health:
     return Health()
 
 
-def _shared_state(office: Any) -> CheckModel | None:
-    """The office's shared store (nonces, rate limits), from ``SharedState.health()``:
-    ``ok`` with the backend as code; ``degraded`` (still ready) when rate limits have fallen
-    back to this process's memory; ``failed`` when challenges cannot be issued or consumed
-    (they fail closed, so the service is not ready)."""
+def _shared_state(office: Any) -> tuple[CheckModel | None, CheckModel | None]:
+    """The office's shared store (nonces, rate limits), from ``SharedState.health()``.
+
+    The store: ``ok`` with the backend as code; ``degraded`` (still ready) when only the
+    rate limits have fallen back to this process's memory; ``failed`` when challenges
+    cannot be issued or consumed (they fail closed, so the service is not ready).
+    The rate limits: ``ok`` with the backend, or ``degraded`` (``rate_limits_per_process``)
+    whenever they are counted per process - also while the store is down altogether."""
     store = getattr(office, "shared_state", None)
     probe = getattr(store, "health", None)
     if probe is None:
-        return None
+        return None, None
+    failed = CheckModel(status="failed", code="shared_state_unavailable")
+    per_process = CheckModel(status="degraded", code="rate_limits_per_process")
     try:
         answer = probe()
     except Exception as exc:
         log.warning("readiness: shared state failed (%s)", type(exc).__name__)
-        return CheckModel(status="failed", code="shared_state_unavailable")
-    if not isinstance(answer, dict) or not answer.get("ready"):
-        return CheckModel(status="failed", code="shared_state_unavailable")
-    if answer.get("degraded"):
-        return CheckModel(status="degraded", code="rate_limits_per_process")
+        return failed, per_process
+    if not isinstance(answer, dict):
+        return failed, per_process
     backend = answer.get("backend")
-    return CheckModel(status="ok", code=backend if isinstance(backend, str) else None)
+    healthy = CheckModel(status="ok", code=backend if isinstance(backend, str) else None)
+    limits = per_process if answer.get("degraded") else healthy
+    if not answer.get("ready"):
+        return failed, limits
+    if answer.get("degraded"):
+        return per_process, limits
+    return healthy, limits
 
 
 def _check(check: Check) -> CheckModel:
@@ -72,7 +81,7 @@ async def readyz(request: Request) -> JSONResponse:
 
     def probe() -> Readiness:
         found = readiness(services.office)
-        shared = _shared_state(services.office)
+        shared, limits = _shared_state(services.office)
         ready = found.ready and (shared is None or shared.status != "failed")
         return Readiness(
             ready=ready,
@@ -81,6 +90,7 @@ async def readyz(request: Request) -> JSONResponse:
             readers=_check(found.readers),
             reader_count=len(found.reader_names),
             shared_state=shared,
+            rate_limits=limits,
         )
 
     answer = await call(services, probe)
