@@ -23,7 +23,8 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from card_service.audit import WitnessDir
 from card_service.card.access import CardAccess
 from card_service.record import Verifier
-from card_service.register.db import make_engine
+from card_service.register.auditing import AuditNotRecorded
+from card_service.register.db import make_engine, read_only
 from card_service.register.service import Register
 from card_service.shared_state import SharedState, SharedStateConfigError, open_shared_state
 from card_service.workflows import IssuanceWorkflow, IssuerContext
@@ -187,9 +188,10 @@ class OfficeCore:
         return self._register_
 
     def reader_register(self) -> Register:
-        """A read-only register (no authority code): for look-ups."""
+        """A read-only register (no authority code): for look-ups (on SQLite its reads
+        take a WAL snapshot and do not queue behind writers, :func:`~card_service.register.db.read_only`)."""
         if self._reader_register is None:
-            self._reader_register = Register(self.engine)
+            self._reader_register = Register(read_only(self.engine))
         return self._reader_register
 
     def trust_list(self) -> TrustList:
@@ -228,3 +230,5 @@ class OfficeCore:
         except SQLAlchemyError as exc:
             log.debug("register database failure", exc_info=True)
             raise RegisterUnavailable(message.format(name=type(exc).__name__)) from None
+        except AuditNotRecorded as exc:  # the group commit holding the entry failed
+            raise RegisterUnavailable(message.format(name=exc.cause)) from None

@@ -43,7 +43,6 @@ from card_service.register.service import effective_state
 from card_service.shared_state import Challenge, ChallengeOutcome, SharedStateUnavailable
 from card_service.shared_state.model import nonce_well_formed
 from card_service.workflows.cardops import digests_of
-from card_service.workflows.verify import register_revocation
 from permit_errors import ErrorKind, PermitError
 
 from .core import OfficeCore
@@ -255,7 +254,7 @@ class RelyingUseCases(OfficeCore):
         )
         number = result.elements.get("permit_number")
         if isinstance(number, str) and result.verdict not in (Verdict.FORGED, Verdict.MALFORMED):
-            result = self._register_check(result, number, presentation.record)
+            result = self._register_check(result, number, presentation.record, now)
         answer = self._scoped(result, allowed, outcome)
         reasons = ",".join(r.code for r in result.reasons)
         code = "passed" if answer.valid else f"failed:{result.verdict.value.lower()}:{reasons}"
@@ -302,13 +301,12 @@ class RelyingUseCases(OfficeCore):
     # -- parts -----------------------------------------------------------------------------
 
     def _relying(self, now: dt.datetime) -> Verifier:
-        """One verifier for relying parties (it caches validated signers), with the
-        register's revocation status."""
+        """One verifier for relying parties (it caches validated signers).  The register's
+        revocation status is checked by :meth:`_register_check`, on the same look-up as
+        the rest of the register's checks (one read per verification)."""
         if self._relying_verifier is None:
             trust = self._trust if self._trust is not None else self.issuer_trust(now)
-            self._relying_verifier = Verifier(
-                trust, revocation=register_revocation(self.reader_register())
-            )
+            self._relying_verifier = Verifier(trust)
         return self._relying_verifier
 
     def issuer_trust(self, now: dt.datetime) -> Any:
@@ -318,10 +316,11 @@ class RelyingUseCases(OfficeCore):
         return self.trust_list()
 
     def _register_check(
-        self, result: VerificationResult, number: str, record: bytes
+        self, result: VerificationResult, number: str, record: bytes, now: dt.datetime
     ) -> VerificationResult:
         """The register must hold this permit as issued, with this record's MSO (a
-        presentation keeps the issuerAuth, so the MSO digest is the issued record's)."""
+        presentation keeps the issuerAuth, so the MSO digest is the issued record's), and
+        not revoked at ``now`` (from the revocation's effective time)."""
         extra: list[Reason] = []
         with self.database("cannot read the register ({name})"):
             try:
@@ -348,6 +347,12 @@ class RelyingUseCases(OfficeCore):
                     "the register holds another record for this permit",
                 )
             )
+        elif (
+            view.state is PermitState.REVOKED
+            and view.revocation_effective_at is not None
+            and now >= view.revocation_effective_at
+        ):
+            extra.append(Reason("permit_revoked", Verdict.REVOKED, "the permit is revoked"))
         if not extra:
             return result
         reasons = (*result.reasons, *extra)

@@ -27,9 +27,12 @@ and :meth:`Register.lock_pending` lists what startup reconciliation must finish.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 
 from sqlmodel import Session
+
+from card_service.audit import NewEntry
 
 from . import applications, auditing, cards, endorsements, issuance, locking, revocations
 from .residence import ResidenceStatus, effective_state, permit_residence
@@ -54,6 +57,9 @@ class Register(Store):
     ``Register(engine, *, authority_code=None, checkpoint_signer=None, checkpoint_every=100,
     checkpoint_witness=None)``: see :class:`.store.Store`.
     """
+
+    _group: auditing.GroupCommit | None = None
+    _group_lock = threading.Lock()
 
     # -- applications ---------------------------------------------------------------------
 
@@ -203,8 +209,16 @@ class Register(Store):
     def record_verification(
         self, permit_number: str | None, result: str, actor: str, now: dt.datetime
     ) -> None:
-        """Audit a verification done for a relying party (``result`` is a short code)."""
-        auditing.record_verification(self, permit_number, result, actor, now)
+        """Audit a verification done for a relying party (``result`` is a short code);
+        committed in a group with other threads' verifications, durable on return
+        (:class:`.auditing.GroupCommit`; a failed commit is
+        :class:`.auditing.AuditNotRecorded`)."""
+        with self._group_lock:
+            if self._group is None:
+                self._group = auditing.GroupCommit(self)
+        self._group.append(
+            NewEntry(actor, "permit.verify", result, now, permit_number=permit_number)
+        )
 
     # -- reading --------------------------------------------------------------------------
 
