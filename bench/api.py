@@ -32,6 +32,7 @@ import base64
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -343,10 +344,14 @@ async def _measure(fixture: Fixture, port: int, requests: int, rounds: int) -> d
 def serve(fixture: Fixture, workers: int) -> Iterator[int]:
     port = _free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PERMIT_")},
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PERMIT_", "PROMETHEUS_"))},
         **fixture.env,
         "PYTHONPATH": str(ROOT),
     }
+    metrics = None
+    if workers > 1:  # as permit serve does (api/cli/serve.py, metrics_dir)
+        metrics = tempfile.mkdtemp(prefix="permit-bench-metrics-")
+        env["PROMETHEUS_MULTIPROC_DIR"] = metrics
     command = [
         sys.executable, "-m", "uvicorn", "bench.api:bench_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
@@ -375,6 +380,8 @@ def serve(fixture: Fixture, workers: int) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        if metrics is not None:
+            shutil.rmtree(metrics, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
