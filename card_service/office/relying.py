@@ -323,10 +323,7 @@ class RelyingUseCases(OfficeCore):
         not revoked at ``now`` (from the revocation's effective time)."""
         extra: list[Reason] = []
         with self.database("cannot read the register ({name})"):
-            try:
-                view = self.reader_register().permit(number)
-            except NotFound:
-                view = None
+            view = self.reader_register().permit_facts(number)
         if (
             view is None
             or view.issued_at is None

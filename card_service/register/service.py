@@ -30,7 +30,8 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from card_service.audit import NewEntry
 
@@ -38,12 +39,14 @@ from . import applications, auditing, cards, endorsements, issuance, locking, re
 from .residence import ResidenceStatus, effective_state, permit_residence
 from .revocations import REPLACE_REASONS, REVOKE_REASONS
 from .status import StatusEntries, status_entries
+from .models import Permit, PermitState, Revocation
 from .store import Store, get_permit, load_view
 from .views import (
     ApplicantData,
     ApplicationData,
     ApplicationDecision,
     EndorsementRecord,
+    PermitFacts,
     PermitView,
     Reservation,
 )
@@ -231,6 +234,25 @@ class Register(Store):
         """The permit with its endorsements and revocation; :class:`.errors.NotFound`."""
         with Session(self.engine) as session:
             return load_view(session, get_permit(session, permit_number, lock=False))
+
+    def permit_facts(self, permit_number: str) -> PermitFacts | None:
+        """What a verifier checks a presented record against (state, issuance, MSO digest,
+        revocation), in one query; ``None`` for a number the register does not hold."""
+        stmt = (
+            select(
+                col(Permit.state),
+                col(Permit.issued_at),
+                col(Permit.mso_digest),
+                col(Revocation.effective_at),
+            )
+            .outerjoin(Revocation, col(Revocation.permit_id) == col(Permit.id))
+            .where(col(Permit.number) == permit_number)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).one_or_none()
+        if row is None:
+            return None
+        return PermitFacts(PermitState(row[0]), row[1], row[2], row[3])
 
     def status_entries(self, now: dt.datetime) -> StatusEntries:
         """The status of every status index (permit row id) at ``now``, for the signed
