@@ -299,7 +299,25 @@ async def _challenges(conns: list[Connection], key: str, count: int) -> list[str
     return nonces
 
 
-def _summary(runs: list[tuple[float, list[float], int]]) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and every descendant (the server's workers)."""
+    total, todo, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+Run = tuple[float, list[float], int, float]
+
+
+def _summary(runs: list[Run]) -> dict[str, Any]:
     elapsed = sum(r[0] for r in runs)
     latencies = sorted(x for r in runs for x in r[1])
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
@@ -308,24 +326,36 @@ def _summary(runs: list[tuple[float, list[float], int]]) -> dict[str, Any]:
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(p99 * 1000, 2),
         "requests": len(latencies),
+        "server_cpu_ms": round(sum(r[3] for r in runs) / len(latencies) * 1000, 3),
         "errors": sum(r[2] for r in runs),
     }
 
 
-async def _measure(fixture: Fixture, port: int, requests: int, rounds: int) -> dict[str, Any]:
+async def _timed(
+    pid: int, conns: list[Connection], head: bytes, bodies: list[bytes], expect: bytes
+) -> Run:
+    """:func:`_drive` and the server's CPU seconds meanwhile (every process of it)."""
+    before = _cpu_seconds(pid)
+    elapsed, latencies, bad = await _drive(conns, head, bodies, expect)
+    return elapsed, latencies, bad, _cpu_seconds(pid) - before
+
+
+async def _measure(
+    fixture: Fixture, server: int, port: int, requests: int, rounds: int
+) -> dict[str, Any]:
     conns = await _connect(port, CONNECTIONS)
     try:
         verify_head, bare_head = _head("/v1/verifications", fixture.key), _head(BARE_PATH, None)
         warm = [presentation(fixture, n) for n in await _challenges(conns, fixture.key, 128)]
         await _drive(conns, verify_head, warm, b'"VALID"')
         await _drive(conns, bare_head, warm, b"true")
-        full: list[tuple[float, list[float], int]] = []
-        bare: list[tuple[float, list[float], int]] = []
+        full: list[Run] = []
+        bare: list[Run] = []
         for _ in range(rounds):
             nonces = await _challenges(conns, fixture.key, requests)
             bodies = [presentation(fixture, n) for n in nonces]
-            bare.append(await _drive(conns, bare_head, bodies, b"true"))
-            full.append(await _drive(conns, verify_head, bodies, b'"VALID"'))
+            bare.append(await _timed(server, conns, bare_head, bodies, b"true"))
+            full.append(await _timed(server, conns, verify_head, bodies, b'"VALID"'))
     finally:
         for conn in conns:
             conn.writer.close()
@@ -334,6 +364,9 @@ async def _measure(fixture: Fixture, port: int, requests: int, rounds: int) -> d
         "full": made_full,
         "bare": made_bare,
         "ratio": round(made_full["per_s"] / made_bare["per_s"], 3),
+        "cpu_ratio": round(made_bare["server_cpu_ms"] / made_full["server_cpu_ms"], 3)
+        if made_full["server_cpu_ms"]
+        else None,
     }
 
 
@@ -341,7 +374,8 @@ async def _measure(fixture: Fixture, port: int, requests: int, rounds: int) -> d
 
 
 @contextmanager
-def serve(fixture: Fixture, workers: int) -> Iterator[int]:
+def serve(fixture: Fixture, workers: int) -> Iterator[tuple[int, int]]:
+    """The service on a free loopback port: (its process id, the port)."""
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PERMIT_", "PROMETHEUS_"))},
@@ -372,7 +406,7 @@ def serve(fixture: Fixture, workers: int) -> Iterator[int]:
                 raise RuntimeError("the service did not start")
             time.sleep(0.2)
         time.sleep(0.5 * workers)  # every worker has bound and built its app
-        yield port
+        yield server.pid, port
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -408,8 +442,8 @@ def main(argv: list[str] | None = None) -> int:
         with _database(args.db, home) as url:
             fixture = setup(home, url, None if args.memory else REDIS)
             for workers in counts:
-                with serve(fixture, workers) as port:
-                    measured = runner(_measure(fixture, port, args.requests, args.rounds))
+                with serve(fixture, workers) as (pid, port):
+                    measured = runner(_measure(fixture, pid, port, args.requests, args.rounds))
                 results[str(workers)] = measured
     ratios = [r["ratio"] for r in results.values()]
     print(
