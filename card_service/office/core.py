@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -80,6 +81,7 @@ class OfficeCore:
         self._verifier = verifier
         self._keys: KeyManager | None = None
         self._shared_state: SharedState | None = None
+        self._parts_lock = threading.Lock()
         #: Progress of an issuance (the CLI prints the steps).
         self.on_progress = on_progress
         #: Whether this office composed its parts itself (and so disposes of them).
@@ -135,10 +137,12 @@ class OfficeCore:
         """The service's challenges and rate limits (``PERMIT_REDIS_URL``: Redis, else in
         memory), built on first use; a bad setting is a :class:`SettingsError`."""
         if self._shared_state is None:
-            try:
-                self._shared_state = open_shared_state(self.settings)
-            except SharedStateConfigError as exc:
-                raise SettingsError(str(exc)) from None
+            with self._parts_lock:  # the service's threads ask at once: open it once
+                if self._shared_state is None:
+                    try:
+                        self._shared_state = open_shared_state(self.settings)
+                    except SharedStateConfigError as exc:
+                        raise SettingsError(str(exc)) from None
         return self._shared_state
 
     def key_manager(self) -> KeyManager:

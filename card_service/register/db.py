@@ -118,6 +118,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+#: SQLite connections kept open by the pool.
+SQLITE_POOL_SIZE = 32
+
 #: The execution option of a read-only engine (:func:`read_only`).
 READ_ONLY_OPTION = "permit_read_only"
 
@@ -150,7 +153,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             echo=echo,
             hide_parameters=True,  # personal data never in SQL logs or error messages
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
-            pool_size=5,
+            # kept open: a service's worker threads (40 by default) each hold one at a
+            # time, and an overflow connection is reopened (its pragmas re-run) per use
+            pool_size=SQLITE_POOL_SIZE,
             max_overflow=20,
             pool_timeout=SQLITE_BUSY_TIMEOUT_S,
         )
