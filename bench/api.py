@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,9 +87,12 @@ def bench_app() -> Any:
 
     app.add_api_route(BARE_PATH, signatures, methods=["POST"], include_in_schema=False)
     for i, layer in enumerate(app.user_middleware):
-        if layer.cls is RequireCredentials:
+        if layer.cls is RequireCredentials:  # type: ignore[comparison-overlap]
             public = layer.kwargs["public"]
-            kwargs = {**layer.kwargs, "public": lambda p, f=public: p == BARE_PATH or f(p)}
+            kwargs: dict[str, Any] = {
+                **layer.kwargs,
+                "public": lambda p, f=public: p == BARE_PATH or f(p),
+            }
             app.user_middleware[i] = Middleware(RequireCredentials, **kwargs)
     return app
 
@@ -429,12 +432,13 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(w) for w in args.workers.split(",")]
     if args.memory and max(counts) > 1:
         parser.error("--memory: one worker only (each worker has its own nonces)")
+    runner: Callable[[Coroutine[Any, Any, dict[str, Any]]], dict[str, Any]] = asyncio.run
     try:
         import uvloop
 
         runner = uvloop.run
     except ImportError:
-        runner = asyncio.run
+        pass
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"

@@ -75,5 +75,5 @@ class HttpMetrics:
             assert self.registry is not None
             return bytes(generate_latest(self.registry))
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=self.directory)
+        MultiProcessCollector(registry, path=self.directory)  # type: ignore[no-untyped-call]
         return bytes(generate_latest(registry))

@@ -33,8 +33,8 @@ __all__ = [
     "HISTORY",
     "Failed",
     "Numbered",
-    "Ready",
     "ReaderEventHub",
+    "Ready",
     "Reset",
     "Subscription",
 ]

@@ -193,7 +193,7 @@ class OfficeCore:
 
     def reader_register(self) -> Register:
         """A read-only register (no authority code): for look-ups (on SQLite its reads
-        take a WAL snapshot and do not queue behind writers, :func:`~card_service.register.db.read_only`)."""
+        take a WAL snapshot and do not queue behind writers: ``register.db.read_only``)."""
         if self._reader_register is None:
             self._reader_register = Register(read_only(self.engine))
         return self._reader_register

@@ -36,10 +36,10 @@ from sqlmodel import Session, col
 from card_service.audit import NewEntry
 
 from . import applications, auditing, cards, endorsements, issuance, locking, revocations
+from .models import Permit, PermitState, Revocation
 from .residence import ResidenceStatus, effective_state, permit_residence
 from .revocations import REPLACE_REASONS, REVOKE_REASONS
 from .status import StatusEntries, status_entries
-from .models import Permit, PermitState, Revocation
 from .store import Store, get_permit, load_view
 from .views import (
     ApplicantData,

@@ -18,7 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(*args: str, env: dict[str, str] | None = None) -> dict[str, object]:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "api.py"), "--requests", "20", "--rounds", "1", *args],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "api.py"),
+            "--requests",
+            "20",
+            "--rounds",
+            "1",
+            *args,
+        ],
         cwd=ROOT,
         env={**{k: v for k, v in os.environ.items() if not k.startswith("PERMIT_")}, **(env or {})},
         capture_output=True,

@@ -15,7 +15,7 @@ import anyio
 from fastapi import FastAPI
 
 from api.http import create_app
-from api.http.reader_events import Numbered, Ready, ReaderEventHub, Reset
+from api.http.reader_events import Numbered, ReaderEventHub, Ready, Reset
 from card_service.clients import Role
 from card_service.office import EphemeralOffice, ReaderChange
 from tests.dbfixtures import NOW
@@ -205,9 +205,7 @@ def test_a_reconnecting_stream_gets_what_it_missed(office: EphemeralOffice) -> N
         await asyncio.to_thread(driver.remove, 1)  # type: ignore[attr-defined]
         for _ in range(4):
             await keeper.next()
-        again = await open_stream(
-            app, query="reader=Permit%20Sim%20Reader%201", last_event_id=seen
-        )
+        again = await open_stream(app, query="reader=Permit%20Sim%20Reader%201", last_event_id=seen)
         assert await again.next() == (
             "card_removed",
             {"reader": reader, "kind": "card_removed", "atr": None},
@@ -224,8 +222,7 @@ def test_a_reconnecting_stream_gets_what_it_missed(office: EphemeralOffice) -> N
                 "reset",
                 {
                     "reason": "unknown",
-                    "detail": "events may have been missed: re-read the readers "
-                    "(GET /v1/readers)",
+                    "detail": "events may have been missed: re-read the readers (GET /v1/readers)",
                 },
             )
             assert await lost.next(skip_ready=False) == ("ready", {})

@@ -158,7 +158,9 @@ def test_metrics_aggregate_every_worker(tmp_path: Path) -> None:
             assert server.poll() is None, server.stdout.read() if server.stdout else ""
             assert time.monotonic() < deadline, "permit serve did not start two workers"
             workers = [
-                pid for pid in _descendants(server.pid) if _worker_env(pid, "PROMETHEUS_MULTIPROC_DIR")
+                pid
+                for pid in _descendants(server.pid)
+                if _worker_env(pid, "PROMETHEUS_MULTIPROC_DIR")
             ]
             time.sleep(0.2)
         directory = Path(str(_worker_env(workers[0], "PROMETHEUS_MULTIPROC_DIR")))

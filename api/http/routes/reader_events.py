@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from ..admin_models import ReaderEventModel
 from ..deps import Counter, services_of
 from ..openapi import authenticated
-from ..reader_events import Failed, Numbered, Ready, ReaderEventHub, Reset
+from ..reader_events import Failed, Numbered, ReaderEventHub, Ready, Reset
 from ..sse import SSE_EVENT_SCHEMA, SSE_MEDIA_TYPE, sse
 from .common import ReadersHere
 
