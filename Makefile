@@ -61,11 +61,13 @@ test: deps postgres redis venv lint
 run: deps venv
 	@CARDS=$(CARDS) scripts/run-sim.sh
 
-## bench: APDU round trip, record verification, issuance (one JSON line each)
-bench: deps postgres venv
+## bench: APDU round trip, record verification, issuance, relying-party verifications over
+## HTTP (one JSON line each)
+bench: deps postgres redis venv
 	$(BIN)/python bench/apdu_roundtrip.py
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/issuance.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -5,15 +5,20 @@ loop and several workers uvicorn answers each keep-alive request in about 44 ms;
 tests/http/test_serve.py checks both the configuration and that a running worker loaded
 them.  Before the workers start, the serving process reconciles pending issuances once
 (not once per worker, so workers never race over a card); a failure there is logged and
-does not stop the service (``permit reconcile`` can be run by hand).
+does not stop the service (``permit reconcile`` can be run by hand).  With several workers
+it gives them a private directory for Prometheus' multiprocess mode (:func:`metrics_dir`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from card_service.office import Office
@@ -24,6 +29,10 @@ from .common import utc_now
 __all__ = ["register", "uvicorn_options"]
 
 log = logging.getLogger(__name__)
+
+#: prometheus_client's variable (api.http.metrics.MULTIPROC_DIR_ENV; not imported from there:
+#: it must be set before prometheus_client is first imported).
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: Pending issuances younger than this are left alone at start-up: another station sharing
 #: the register may be issuing them right now.
@@ -94,11 +103,34 @@ def reconcile_at_start(office: Office, now: dt.datetime, older_than: float) -> N
     log.info("start-up reconciliation: %d pending issuance(s) handled", len(outcomes))
 
 
+@contextlib.contextmanager
+def metrics_dir(workers: int) -> Iterator[None]:
+    """With several workers: a private (0700) temporary directory for prometheus_client's
+    multiprocess mode, named in ``PROMETHEUS_MULTIPROC_DIR`` for the worker processes (set
+    before prometheus_client is imported) and removed at exit, so ``/metrics`` aggregates
+    every worker (api/http/metrics.py).  One worker keeps its metrics in memory."""
+    if workers < 2:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="permit-metrics-")  # mode 0700
+    previous = os.environ.get(MULTIPROC_DIR_ENV)
+    os.environ[MULTIPROC_DIR_ENV] = directory
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROC_DIR_ENV, None)
+        else:
+            os.environ[MULTIPROC_DIR_ENV] = previous
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     if not args.no_reconcile:
         with Office.from_env(os.environ) as office:
             reconcile_at_start(office, utc_now(), args.reconcile_older_than)
-    uvicorn.run(**uvicorn_options(args.host, args.port, args.workers))
+    with metrics_dir(args.workers):
+        uvicorn.run(**uvicorn_options(args.host, args.port, args.workers))
     return 0

@@ -137,8 +137,10 @@ class SlotResponse(StreamingResponse):
             self._slots.release(self._client_id)
 
 
-def sse(event: str, data: Any) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+def sse(event: str, data: Any, event_id: str | None = None) -> bytes:
+    """One server-sent event (``event_id``: its ``id`` field, without line breaks)."""
+    head = "" if event_id is None else f"id: {event_id}\n"
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 def issuance_stream(

@@ -5,7 +5,7 @@ See docs/register.md, "Audit log".
 
 from __future__ import annotations
 
-from .chain import GENESIS_HASH, AuditEntry, AuditError, append, entry_hash
+from .chain import GENESIS_HASH, AuditEntry, AuditError, NewEntry, append, append_many, entry_hash
 from .checkpoint import (
     CheckpointSigner,
     NotAnAuditSigner,
@@ -35,6 +35,7 @@ __all__ = [
     "AuditHead",
     "AuditReport",
     "CheckpointSigner",
+    "NewEntry",
     "NotAnAuditSigner",
     "SignedCheckpoint",
     "WitnessConflict",
@@ -42,6 +43,7 @@ __all__ = [
     "WitnessError",
     "WitnessedCheckpoint",
     "append",
+    "append_many",
     "create_checkpoint",
     "entry_hash",
     "maybe_checkpoint",

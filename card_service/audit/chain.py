@@ -9,6 +9,8 @@ microseconds, ``Z``), ``actor``, ``action``, ``permit_number`` (or null), ``resu
 or roll back together.  It bumps the single ``audit_head`` row with
 ``UPDATE ... RETURNING``, which holds that row's lock until commit (PostgreSQL) or runs under
 the ``BEGIN IMMEDIATE`` write lock (SQLite): concurrent writers queue and never fork the chain.
+:func:`append_many` appends several entries the same way with one head update (a group
+commit of audit-only entries, :mod:`card_service.register.auditing`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ __all__ = [
     "GENESIS_HASH",
     "AuditEntry",
     "AuditError",
+    "NewEntry",
     "append",
+    "append_many",
     "canonical_time",
     "checkpoint_message",
     "entry_hash",
@@ -183,3 +187,62 @@ def append(
         session.execute(event)
         session.execute(head)
     return AuditEntry(seq, time, actor, action, permit_number, result, prev_hash, digest)
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """The fields of an entry to append (:func:`append_many`)."""
+
+    actor: str
+    action: str
+    result: str
+    now: dt.datetime
+    permit_number: str | None = None
+
+
+def append_many(session: Session, entries: list[NewEntry]) -> list[AuditEntry]:
+    """Append ``entries`` in order in the session's current transaction (the caller
+    commits): the head is bumped once by their number, the rows are inserted in one
+    statement.  Every entry is checked before anything is written."""
+    if not entries:
+        return []
+    for e in entries:
+        _check_fields(e.actor, e.action, e.permit_number, e.result)
+    times = [require_utc(e.now) for e in entries]
+    row = session.execute(
+        update(AuditHead)
+        .where(col(AuditHead.id) == 1)
+        .values(seq=col(AuditHead.seq) + len(entries))
+        .returning(col(AuditHead.seq), col(AuditHead.entry_hash))
+    ).one_or_none()
+    if row is None:
+        raise AuditError("the audit chain head is missing: run the register migrations")
+    seq, prev_hash = int(row[0]) - len(entries), str(row[1])
+    made: list[AuditEntry] = []
+    for e, time in zip(entries, times, strict=True):
+        seq += 1
+        digest = entry_hash(seq, time, e.actor, e.action, e.permit_number, e.result, prev_hash)
+        made.append(
+            AuditEntry(seq, time, e.actor, e.action, e.permit_number, e.result, prev_hash, digest)
+        )
+        prev_hash = digest
+    session.execute(
+        insert(AuditEvent),
+        [
+            {
+                "seq": m.seq,
+                "time": m.time,
+                "actor": m.actor,
+                "action": m.action,
+                "permit_number": m.permit_number,
+                "result": m.result,
+                "prev_hash": m.prev_hash,
+                "entry_hash": m.entry_hash,
+            }
+            for m in made
+        ],
+    )
+    session.execute(
+        update(AuditHead).where(col(AuditHead.id) == 1).values(entry_hash=made[-1].entry_hash)
+    )
+    return made

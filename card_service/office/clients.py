@@ -16,6 +16,7 @@ from card_service.clients import ApiClient, Role
 from card_service.clients import registry as clients
 from card_service.clients.errors import ClientInvalid
 from card_service.clients.views import ClientView, CreatedClient
+from card_service.register.db import read_only
 from card_service.register.store import Store
 
 from .core import OfficeCore
@@ -40,6 +41,7 @@ class ClientUseCases(OfficeCore):
     """API clients (mixed into :class:`~.office.Office`)."""
 
     _client_store: Store | None = None
+    _client_reader: Store | None = None
 
     def _clients(self) -> Store:
         if self._client_store is None:
@@ -99,6 +101,7 @@ class ClientUseCases(OfficeCore):
     def authenticate_client(self, key: str, now: dt.datetime) -> ApiClient:
         """The active client of ``key``; :class:`~card_service.clients.Unauthenticated`
         (one message for a malformed, unknown, expired or revoked key) otherwise."""
-        store = self._clients()
+        if self._client_reader is None:  # a look-up: never queues behind a writer
+            self._client_reader = Store(read_only(self.engine))
         with self.database():
-            return clients.authenticate(store, key, now)
+            return clients.authenticate(self._client_reader, key, now)

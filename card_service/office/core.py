@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -24,7 +25,8 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from card_service.audit import WitnessDir
 from card_service.card.access import CardAccess
 from card_service.record import Verifier
-from card_service.register.db import make_engine
+from card_service.register.auditing import AuditNotRecorded
+from card_service.register.db import make_engine, read_only
 from card_service.register.service import Register
 from card_service.shared_state import SharedState, SharedStateConfigError, open_shared_state
 from card_service.workflows import IssuanceWorkflow, IssuerContext
@@ -81,6 +83,7 @@ class OfficeCore:
         self._verifier = verifier
         self._keys: KeyManager | None = None
         self._shared_state: SharedState | None = None
+        self._parts_lock = threading.Lock()
         #: Progress of an issuance (the CLI prints the steps).
         self.on_progress = on_progress
         #: Whether this office composed its parts itself (and so disposes of them).
@@ -136,10 +139,12 @@ class OfficeCore:
         """The service's challenges and rate limits (``PERMIT_REDIS_URL``: Redis, else in
         memory), built on first use; a bad setting is a :class:`SettingsError`."""
         if self._shared_state is None:
-            try:
-                self._shared_state = open_shared_state(self.settings)
-            except SharedStateConfigError as exc:
-                raise SettingsError(str(exc)) from None
+            with self._parts_lock:  # the service's threads ask at once: open it once
+                if self._shared_state is None:
+                    try:
+                        self._shared_state = open_shared_state(self.settings)
+                    except SharedStateConfigError as exc:
+                        raise SettingsError(str(exc)) from None
         return self._shared_state
 
     def key_manager(self) -> KeyManager:
@@ -190,9 +195,10 @@ class OfficeCore:
         return self._register_
 
     def reader_register(self) -> Register:
-        """A read-only register (no authority code): for look-ups."""
+        """A read-only register (no authority code): for look-ups (on SQLite its reads
+        take a WAL snapshot and do not queue behind writers: ``register.db.read_only``)."""
         if self._reader_register is None:
-            self._reader_register = Register(self.engine)
+            self._reader_register = Register(read_only(self.engine))
         return self._reader_register
 
     def trust_list(self) -> TrustList:
@@ -231,3 +237,5 @@ class OfficeCore:
         except SQLAlchemyError as exc:
             log.debug("register database failure:\n%s", withheld_traceback(exc))
             raise RegisterUnavailable(message.format(name=type(exc).__name__)) from None
+        except AuditNotRecorded as exc:  # the group commit holding the entry failed
+            raise RegisterUnavailable(message.format(name=exc.cause)) from None

@@ -44,11 +44,6 @@ from card_service.register.service import effective_state
 from card_service.shared_state import Challenge, ChallengeOutcome, SharedStateUnavailable
 from card_service.shared_state.model import nonce_well_formed
 from card_service.workflows.cardops import digests_of
-from card_service.workflows.verify import (
-    RevocationUnknown,
-    register_revocation,
-    require_revocation_status,
-)
 from permit_errors import ErrorKind, PermitError
 
 from .core import OfficeCore
@@ -229,8 +224,7 @@ class RelyingUseCases(OfficeCore):
         register's revocation, audit the outcome, answer only the scoped elements.
 
         :class:`~card_service.shared_state.SharedStateUnavailable` (the nonce could not be
-        spent), :class:`OutOfScope`, or a register failure (``RegisterUnavailable``, or
-        ``RevocationUnknown`` when the revocation look-up failed: never REVOKED for an
+        spent), :class:`OutOfScope`, or a register failure (``RegisterUnavailable``: never REVOKED for an
         outage) raise, after the audit entry when the register answers; every other failure
         is the answer's verdict."""
         try:
@@ -262,14 +256,9 @@ class RelyingUseCases(OfficeCore):
             card_proof=CardProof(nonce, presentation.card_signature),
             require_card_proof=True,
         )
-        try:
-            require_revocation_status(result)  # the register failed: 503, not REVOKED
-        except RevocationUnknown:
-            self._audit_relying(None, "failed:register_unavailable", audit_actor, now)
-            raise
         number = result.elements.get("permit_number")
         if isinstance(number, str) and result.verdict not in (Verdict.FORGED, Verdict.MALFORMED):
-            result = self._register_check(result, number, presentation.record)
+            result = self._register_check(result, number, presentation.record, now)
         answer = self._scoped(result, allowed, outcome)
         reasons = ",".join(r.code for r in result.reasons)
         code = "passed" if answer.valid else f"failed:{result.verdict.value.lower()}:{reasons}"
@@ -316,13 +305,12 @@ class RelyingUseCases(OfficeCore):
     # -- parts -----------------------------------------------------------------------------
 
     def _relying(self, now: dt.datetime) -> Verifier:
-        """One verifier for relying parties (it caches validated signers), with the
-        register's revocation status."""
+        """One verifier for relying parties (it caches validated signers).  The register's
+        revocation status is checked by :meth:`_register_check`, on the same look-up as
+        the rest of the register's checks (one read per verification)."""
         if self._relying_verifier is None:
             trust = self._trust if self._trust is not None else self.issuer_trust(now)
-            self._relying_verifier = Verifier(
-                trust, revocation=register_revocation(self.reader_register())
-            )
+            self._relying_verifier = Verifier(trust)
         return self._relying_verifier
 
     def issuer_trust(self, now: dt.datetime) -> Any:
@@ -332,16 +320,14 @@ class RelyingUseCases(OfficeCore):
         return self.trust_list()
 
     def _register_check(
-        self, result: VerificationResult, number: str, record: bytes
+        self, result: VerificationResult, number: str, record: bytes, now: dt.datetime
     ) -> VerificationResult:
         """The register must hold this permit as issued, with this record's MSO (a
-        presentation keeps the issuerAuth, so the MSO digest is the issued record's)."""
+        presentation keeps the issuerAuth, so the MSO digest is the issued record's), and
+        not revoked at ``now`` (from the revocation's effective time)."""
         extra: list[Reason] = []
         with self.database("cannot read the register ({name})"):
-            try:
-                view = self.reader_register().permit(number)
-            except NotFound:
-                view = None
+            view = self.reader_register().permit_facts(number)
         if (
             view is None
             or view.issued_at is None
@@ -362,6 +348,12 @@ class RelyingUseCases(OfficeCore):
                     "the register holds another record for this permit",
                 )
             )
+        elif (
+            view.state is PermitState.REVOKED
+            and view.revocation_effective_at is not None
+            and now >= view.revocation_effective_at
+        ):
+            extra.append(Reason("permit_revoked", Verdict.REVOKED, "the permit is revoked"))
         if not extra:
             return result
         reasons = (*result.reasons, *extra)

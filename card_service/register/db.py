@@ -5,7 +5,8 @@
   every transaction started with ``BEGIN IMMEDIATE``.  That takes SQLite's single write lock
   up front, so read-modify-write sequences (counter, audit chain head) are serialised and
   never fail half-way with ``SQLITE_BUSY`` on lock upgrade; ``busy_timeout`` makes waiters
-  queue instead of erroring.
+  queue instead of erroring.  Look-ups that write nothing go through :func:`read_only`
+  (plain ``BEGIN``: a WAL read snapshot, no queueing behind writers).
 * ``PERMIT_DATABASE_URL=postgresql+psycopg://...``: PostgreSQL at READ COMMITTED; the
   register serialises with explicit row locks (``SELECT ... FOR UPDATE`` /
   ``UPDATE ... RETURNING``) taken in a fixed order (see docs/register.md).
@@ -37,9 +38,11 @@ from .errors import RegisterConfigError
 
 __all__ = [
     "DATABASE_URL_ENV",
+    "READ_ONLY_OPTION",
     "SQLITE_BUSY_TIMEOUT_S",
     "database_url",
     "make_engine",
+    "read_only",
     "redacted_url",
     "transaction",
 ]
@@ -115,8 +118,26 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+#: SQLite connections kept open by the pool.
+SQLITE_POOL_SIZE = 32
+
+#: The execution option of a read-only engine (:func:`read_only`).
+READ_ONLY_OPTION = "permit_read_only"
+
+
 def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if conn.get_execution_options().get(READ_ONLY_OPTION):
+        conn.exec_driver_sql("BEGIN")  # a WAL snapshot: readers never queue on the writer
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def read_only(engine: Engine) -> Engine:
+    """``engine`` for look-ups only: on SQLite its transactions begin ``DEFERRED`` (a read
+    snapshot in WAL mode, taken without the write lock, so look-ups run beside a writer
+    instead of queueing behind it); the same pool.  A write through it on SQLite would
+    take the lock late and may fail busy: never write through it."""
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
 
 
 def _no_rows(record: logging.LogRecord) -> bool:
@@ -151,7 +172,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             echo=echo,
             hide_parameters=True,  # personal data never in SQL logs or error messages
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
-            pool_size=5,
+            # kept open: a service's worker threads (40 by default) each hold one at a
+            # time, and an overflow connection is reopened (its pragmas re-run) per use
+            pool_size=SQLITE_POOL_SIZE,
             max_overflow=20,
             pool_timeout=SQLITE_BUSY_TIMEOUT_S,
         )

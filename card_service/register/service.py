@@ -27,11 +27,16 @@ and :meth:`Register.lock_pending` lists what startup reconciliation must finish.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from card_service.audit import NewEntry
 
 from . import applications, auditing, cards, endorsements, issuance, locking, revocations
+from .models import Permit, PermitState, Revocation
 from .residence import ResidenceStatus, effective_state, permit_residence
 from .revocations import REPLACE_REASONS, REVOKE_REASONS
 from .status import StatusEntries, status_entries
@@ -41,6 +46,7 @@ from .views import (
     ApplicationData,
     ApplicationDecision,
     EndorsementRecord,
+    PermitFacts,
     PermitView,
     Reservation,
 )
@@ -54,6 +60,9 @@ class Register(Store):
     ``Register(engine, *, authority_code=None, checkpoint_signer=None, checkpoint_every=100,
     checkpoint_witness=None)``: see :class:`.store.Store`.
     """
+
+    _group: auditing.GroupCommit | None = None
+    _group_lock = threading.Lock()
 
     # -- applications ---------------------------------------------------------------------
 
@@ -203,8 +212,16 @@ class Register(Store):
     def record_verification(
         self, permit_number: str | None, result: str, actor: str, now: dt.datetime
     ) -> None:
-        """Audit a verification done for a relying party (``result`` is a short code)."""
-        auditing.record_verification(self, permit_number, result, actor, now)
+        """Audit a verification done for a relying party (``result`` is a short code);
+        committed in a group with other threads' verifications, durable on return
+        (:class:`.auditing.GroupCommit`; a failed commit is
+        :class:`.auditing.AuditNotRecorded`)."""
+        with self._group_lock:
+            if self._group is None:
+                self._group = auditing.GroupCommit(self)
+        self._group.append(
+            NewEntry(actor, "permit.verify", result, now, permit_number=permit_number)
+        )
 
     # -- reading --------------------------------------------------------------------------
 
@@ -217,6 +234,25 @@ class Register(Store):
         """The permit with its endorsements and revocation; :class:`.errors.NotFound`."""
         with Session(self.engine) as session:
             return load_view(session, get_permit(session, permit_number, lock=False))
+
+    def permit_facts(self, permit_number: str) -> PermitFacts | None:
+        """What a verifier checks a presented record against (state, issuance, MSO digest,
+        revocation), in one query; ``None`` for a number the register does not hold."""
+        stmt = (
+            select(
+                col(Permit.state),
+                col(Permit.issued_at),
+                col(Permit.mso_digest),
+                col(Revocation.effective_at),
+            )
+            .outerjoin(Revocation, col(Revocation.permit_id) == col(Permit.id))
+            .where(col(Permit.number) == permit_number)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).one_or_none()
+        if row is None:
+            return None
+        return PermitFacts(PermitState(row[0]), row[1], row[2], row[3])
 
     def status_entries(self, now: dt.datetime) -> StatusEntries:
         """The status of every status index (permit row id) at ``now``, for the signed

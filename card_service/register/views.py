@@ -15,6 +15,7 @@ __all__ = [
     "ApplicationData",
     "ApplicationDecision",
     "EndorsementRecord",
+    "PermitFacts",
     "PermitHistory",
     "PermitReader",
     "PermitView",
@@ -233,3 +234,14 @@ def permit_history(
         revocation_reason=view.revocation_reason,
         endorsements=view.endorsements,
     )
+
+
+@dataclass(frozen=True)
+class PermitFacts:
+    """A permit as a verifier checks a presented record against it
+    (:meth:`~.service.Register.permit_facts`)."""
+
+    state: PermitState
+    issued_at: dt.datetime | None
+    mso_digest: str | None
+    revocation_effective_at: dt.datetime | None

@@ -108,3 +108,90 @@ def test_a_running_server_s_workers_use_uvloop_and_httptools(tmp_path: Path) -> 
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def _worker_env(pid: int, name: str) -> str | None:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for item in environ:
+        key, _, value = item.partition(b"=")
+        if key.decode(errors="replace") == name:
+            return value.decode()
+    return None
+
+
+def _healthz_count(text: str) -> float:
+    wanted = 'permit_http_requests_total{method="GET",route="/healthz",status="200"}'
+    for line in text.splitlines():
+        if line.startswith(wanted):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_metrics_aggregate_every_worker(tmp_path: Path) -> None:
+    """``permit serve --workers 2``: /metrics counts every request, whichever worker
+    answered it and whichever worker answers the scrape; the multiprocess directory is
+    private and gone once the service has stopped."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PERMIT_", "PROMETHEUS_"))},
+        "PYTHONPATH": str(ROOT),
+        "PERMIT_HOME": str(tmp_path / "home"),
+        "PERMIT_READERS": "sim",
+    }
+    (tmp_path / "home").mkdir(mode=0o700)
+    command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"]
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    requests = 60
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while len(workers) < 2:
+            assert server.poll() is None, server.stdout.read() if server.stdout else ""
+            assert time.monotonic() < deadline, "permit serve did not start two workers"
+            workers = [
+                pid
+                for pid in _descendants(server.pid)
+                if _worker_env(pid, "PROMETHEUS_MULTIPROC_DIR")
+            ]
+            time.sleep(0.2)
+        directory = Path(str(_worker_env(workers[0], "PROMETHEUS_MULTIPROC_DIR")))
+        assert directory.is_dir() and directory.stat().st_mode & 0o777 == 0o700
+
+        def fresh(path: str) -> httpx.Response:  # a new connection: any worker may answer
+            with httpx.Client(timeout=5.0) as client:
+                return client.get(url + path)
+
+        while True:  # ready: both workers answer (the first one up may answer alone)
+            try:
+                fresh("/readyz")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "permit serve did not answer"
+                time.sleep(0.2)
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(fresh, ["/healthz"] * requests))
+        assert all(a.status_code == 200 for a in answers)
+        # both workers answered some (each writes its own sample files)
+        writers = {f.stem.rsplit("_", 1)[-1] for f in directory.glob("counter_*.db")}
+        assert len(writers) >= 2, writers
+        scrapes = [fresh("/metrics") for _ in range(6)]
+        for scrape in scrapes:
+            assert scrape.status_code == 200
+            assert _healthz_count(scrape.text) == requests
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    assert not directory.exists()

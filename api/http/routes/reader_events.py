@@ -1,5 +1,8 @@
 """Live card and reader events of the station, for counters: server-sent events from the
-office's card seam (``office.reader_events``, fanned out by :mod:`..reader_events`)."""
+office's card seam (``office.reader_events``, fanned out by :mod:`..reader_events`).
+
+Events carry ids; a client that reconnects with ``Last-Event-ID`` first gets the events it
+missed, or ``reset`` when they cannot be replayed (then it re-reads ``GET /v1/readers``)."""
 
 from __future__ import annotations
 
@@ -7,13 +10,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ..admin_models import ReaderEventModel
 from ..deps import Counter, services_of
 from ..openapi import authenticated
-from ..reader_events import READY, Failed, ReaderEventHub
+from ..reader_events import Failed, Numbered, ReaderEventHub, Ready, Reset
 from ..sse import SSE_EVENT_SCHEMA, SSE_MEDIA_TYPE, SlotResponse, StreamSlots, sse
 from .common import ReadersHere
 
@@ -26,19 +29,25 @@ KEEPALIVE = 15.0
 
 _EXAMPLE = (
     "retry: 3000\n\n"
-    "event: ready\ndata: {}\n\n"
-    'event: card_inserted\ndata: {"reader":"Permit Sim Reader 0","kind":"card_inserted",'
-    '"atr":"3B8880010000000000000000"}\n\n'
-    'event: card_removed\ndata: {"reader":"Permit Sim Reader 0","kind":"card_removed",'
-    '"atr":null}\n\n'
+    "id: 5f0c2a9e41d7b3c8.0\nevent: ready\ndata: {}\n\n"
+    'id: 5f0c2a9e41d7b3c8.1\nevent: card_inserted\ndata: {"reader":"Permit Sim Reader 0",'
+    '"kind":"card_inserted","atr":"3B8880010000000000000000"}\n\n'
+    'id: 5f0c2a9e41d7b3c8.2\nevent: card_removed\ndata: {"reader":"Permit Sim Reader 0",'
+    '"kind":"card_removed","atr":null}\n\n'
 )
+
+#: What a ``reset`` event says.
+RESET_DETAIL = "events may have been missed: re-read the readers (GET /v1/readers)"
 
 _EVENTS: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Server-sent events: `ready` once listening, then `card_inserted`, "
         "`card_removed`, `reader_added`, `reader_removed` (a ReaderEventModel each); "
         "`error` (`{code}`) if the reader transport fails, `end` when the stream's lifetime "
-        "is over (reconnect). Comments keep a quiet stream alive.",
+        "is over (reconnect). Comments keep a quiet stream alive. `ready` and every reader "
+        "event carry an `id`; reconnecting with `Last-Event-ID` replays the events missed "
+        "since (from a bounded history), or sends `reset` (`{reason, detail}`: re-read "
+        "`GET /v1/readers`) when it cannot.",
         "content": {
             SSE_MEDIA_TYPE: {
                 "schema": SSE_EVENT_SCHEMA,
@@ -73,8 +82,10 @@ def slots_of(request: Request) -> StreamSlots:
     return slots
 
 
-async def _events(hub: ReaderEventHub, reader: str | None, lifetime: float) -> AsyncIterator[bytes]:
-    sub = hub.subscribe()
+async def _events(
+    hub: ReaderEventHub, reader: str | None, lifetime: float, last_event_id: str | None = None
+) -> AsyncIterator[bytes]:
+    sub = hub.subscribe(last_event_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
     try:
@@ -85,13 +96,18 @@ async def _events(hub: ReaderEventHub, reader: str | None, lifetime: float) -> A
             except TimeoutError:
                 yield b": keep-alive\n\n"
                 continue
-            if item == READY:
-                yield sse("ready", {})
+            if isinstance(item, Ready):
+                yield sse("ready", {}, item.event_id)
+            elif isinstance(item, Reset):
+                yield sse("reset", {"reason": item.reason, "detail": RESET_DETAIL})
             elif isinstance(item, Failed):
                 yield sse("error", {"code": item.code})
                 return
-            elif not isinstance(item, str) and (reader is None or item.reader == reader):
-                yield sse(item.kind, ReaderEventModel.of(item).model_dump(mode="json"))
+            elif isinstance(item, Numbered):
+                change = item.change
+                if reader is None or change.reader == reader:
+                    data = ReaderEventModel.of(change).model_dump(mode="json")
+                    yield sse(change.kind, data, item.event_id)
         yield sse("end", {})
     finally:  # the client went away (the response is cancelled) or the stream ended
         hub.unsubscribe(sub)
@@ -114,12 +130,20 @@ async def reader_events(
     reader: Annotated[
         str | None, Query(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
     ] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            max_length=64,
+            description="The id of the last event received: resume after it",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     services = services_of(request)
     slots = slots_of(request)
     slots.acquire(client.client_id)
     return SlotResponse(
-        _events(hub_of(request), reader, services.limits.event_stream),
+        _events(hub_of(request), reader, services.limits.event_stream, last_event_id),
         slots=slots,
         client_id=client.client_id,
         media_type=SSE_MEDIA_TYPE,
