@@ -39,6 +39,7 @@ from tests.conftest import wait_until
 from tests.dbfixtures import NOW
 from tests.e2e.live import Clock, LiveServer, sse_stream
 from tests.http.test_status_list import _draft_decode, _index_of, _status_at
+from tests.secretlog import SecretLog, card_secrets
 
 pytestmark = pytest.mark.pcsc
 
@@ -56,12 +57,16 @@ class Station:
     clock: Clock
     live: LiveServer
     reader: str
+    card: SimulatedCard
     pcscd: PrivatePcscd
     tmp: Path
+    log: SecretLog
 
 
 @pytest.fixture
-def station(private_pcscd: PrivatePcscd, tmp_path: Path) -> Iterator[Station]:
+def station(
+    secret_log: SecretLog, private_pcscd: PrivatePcscd, tmp_path: Path
+) -> Iterator[Station]:
     from reader_drivers.pcsc import PcscReaderDriver
     from simulators.vpcd import VpcdBridge
 
@@ -82,7 +87,7 @@ def station(private_pcscd: PrivatePcscd, tmp_path: Path) -> Iterator[Station]:
     try:
         wait_until(present, what=f"card present in {reader}")
         live.start()
-        yield Station(office, clock, live, reader, private_pcscd, tmp_path)
+        yield Station(office, clock, live, reader, card, private_pcscd, tmp_path, secret_log)
     finally:
         live.stop()
         bridge.stop()
@@ -157,13 +162,15 @@ def _counter(clerk: httpx.Client, reader: str) -> dict[str, Any]:
     return body
 
 
-def test_issue_verify_revoke_over_http_and_pcsc(station: Station) -> None:
+def test_issue_verify_revoke_over_http_and_pcsc(secret_log: SecretLog, station: Station) -> None:
     live, reader = station.live, station.reader
+    secret_log.secret("master_key", station.office.station.master_key)
     admin_key = station.office.create_client("e2e admin", Role.ADMIN, station.clock()).key
     with live.client(admin_key) as admin:
         officer = live.client(_created(admin, "issuing desk", Role.OFFICER))
         clerk = live.client(_created(admin, "counter 1", Role.CLERK))
         bank_key = _created(admin, "bank terminal", Role.RELYING_PARTY, BANK_SCOPE)
+        auditor = live.client(_created(admin, "auditor", Role.AUDITOR))
     bank = live.client(bank_key)
     key_file = station.tmp / "bank-api-key"
     key_file.write_text(bank_key + "\n")
@@ -258,5 +265,36 @@ def test_issue_verify_revoke_over_http_and_pcsc(station: Station) -> None:
     assert after[:2] == (Verdict.INVALID, 1)
     assert after[2] > before[2]
 
-    for http in (officer, clerk, bank):
+    # every answer above is in the audit log, by the client that asked (no VALID without
+    # its entry), and never a personal value
+    page = auditor.get("/v1/audit/entries", params={"limit": 500})
+    assert page.status_code == 200, page.text
+    entries = page.json()["entries"]
+    issued_actions = [e["action"] for e in entries if e["permit_number"] == number]
+    assert issued_actions[:2] == ["permit.reserve", "permit.issue"]
+    trail = [
+        (e["actor"].split(":")[1], e["action"], e["permit_number"], e["result"])
+        for e in entries
+        if e["action"] in ("permit.verify", "permit.revoke")
+    ]
+    assert trail[:6] == [
+        ("clerk", "permit.verify", number, "passed"),
+        ("relying_party", "permit.verify", number, "passed"),
+        ("relying_party", "permit.verify", number, "passed"),
+        ("relying_party", "permit.verify", None, "failed:challenge_replayed"),
+        ("relying_party", "permit.verify", None, "refused:out_of_scope"),
+        ("officer", "permit.revoke", number, "stolen"),
+    ]
+    assert [(role, action, about) for role, action, about, _ in trail[6:]] == [
+        ("clerk", "permit.verify", number),
+        ("relying_party", "permit.verify", number),
+    ]
+    assert all(result.startswith("failed:") and "revoked" in result for *_, result in trail[6:])
+    assert view["full_name"] not in page.text
+
+    # no key, PIN, PUK or card secret in any log line of the service or the terminal
+    card_secrets(secret_log, station.card)
+    secret_log.assert_clean(require={"api_key", "pin", "puk", "master_key", "s_enc"})
+
+    for http in (officer, clerk, bank, auditor):
         http.close()

@@ -105,6 +105,7 @@ class Stateful(schema.as_state_machine()):  # type: ignore[misc]
             response,
             additional_checks=additional_checks,
             excluded_checks=EXCLUDED,
+            headers=kwargs.get("headers"),
             transport_kwargs=kwargs or None,
             recorder=self.recorder,
         )
