@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 
 from .admin_models import ReaderEventModel
 from .deps import RoleGuard
+from .links import install_links
 from .models import Issued, PinLetter, Progress
 from .problems import PROBLEM_MEDIA_TYPE, TITLES, FieldError, Problem
 
@@ -128,8 +129,9 @@ def declared_roles(route: APIRoute) -> frozenset[str] | None:
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Serve an OpenAPI document whose errors are ``application/problem+json`` and whose
-    operations name their roles (``x-permit-roles``)."""
+    """Serve an OpenAPI document whose errors are ``application/problem+json``, whose
+    operations name their roles (``x-permit-roles``) and whose answers link to the
+    operations they feed (:mod:`.links`)."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -163,6 +165,7 @@ def install_openapi(app: FastAPI) -> None:
             for name, sub in schema.pop("$defs", {}).items():
                 schemas.setdefault(name, sub)
             schemas.setdefault(model.__name__, schema)
+        install_links(document)
         app.openapi_schema = document
         return document
 

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from pydantic.config import JsonDict
 
 from card_service.office import (
     PRESENTATION_FORMAT,
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 _B64URL = r"^[A-Za-z0-9_-]*$"
+#: What the document says of a byte field (the format names the text's alphabet).
+_BYTES: JsonDict = {"format": "base64url", "contentEncoding": "base64url"}
 
 
 class ChallengeIssued(BaseModel):
@@ -62,12 +65,18 @@ class PresentationBody(BaseModel):
         max_length=43_692,
         pattern=_B64URL,
         description="the presentation: CBOR IssuerSigned with only the disclosed items",
+        json_schema_extra={
+            "format": "base64url-cbor",
+            "contentEncoding": "base64url",
+            "contentMediaType": "application/cbor",
+        },
     )
     endorsements: str = Field(
         default="",
         max_length=10_924,
         pattern=_B64URL,
         description="EF.Endorsements as read from the card (a CBOR sequence)",
+        json_schema_extra=_BYTES,
     )
     card_signature: str = Field(
         min_length=1,
@@ -75,6 +84,7 @@ class PresentationBody(BaseModel):
         pattern=_B64URL,
         description="the card's INTERNAL AUTHENTICATE answer (r||s, 64 bytes) over "
         "the domain 'PERMIT-CARD-AUTH-v1' || the nonce's 32 bytes",
+        json_schema_extra=_BYTES,
     )
 
 

@@ -293,6 +293,9 @@ class RelyingUseCases(OfficeCore):
         if unknown:
             raise RequestInvalid(f"unknown elements: {', '.join(unknown)}")
         with self.cards.session(reader, exclusive=False) as session:
+            # a fresh card session (the card put back, or reset by another process's
+            # connection) has nothing selected
+            session.select()
             record = session.read_file(FileId.RECORD)
             endorsements = session.read_file(FileId.ENDORSEMENTS)
             signature = session.internal_authenticate(_nonce_bytes(nonce))

@@ -91,3 +91,21 @@ def test_present_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path
     empty = tmp_path / "empty"
     empty.write_text("\n")
     assert main(["present", "--reader", "R", "--url", "http://x", "--key-file", str(empty)]) == 2
+
+
+def test_present_selects_the_application_on_a_fresh_card_session(
+    office: EphemeralOffice, terminal: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A card the terminal meets fresh (put back in the reader, or reset by another
+    process's connection over PC/SC) has no application selected: the terminal selects it."""
+    reader, number = _issued(office)
+    driver = office.station.driver
+    card = driver.remove(0)  # type: ignore[attr-defined]
+    driver.insert(0, card)  # type: ignore[attr-defined]
+    nonce = _challenge(terminal, BANK)["nonce"]
+    code = main(["present", "--reader", reader, "--challenge", nonce, "--scope", "full_name"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    answer = terminal.post("/v1/verifications", json=json.loads(captured.out), headers=BANK)
+    assert answer.json()["verdict"] == "VALID"
+    assert answer.json()["elements"]["permit_number"] == number

@@ -26,6 +26,7 @@ from api.http.openapi import api_routes, declared_roles
 from card_service.clients import Role
 from card_service.office import ephemeral_office
 from tests.dbfixtures import NOW
+from tests.http import cbor_fuzz
 from tests.http.conftest import PKI, auth, fake_authenticate
 
 #: Built at import: schemathesis loads the schema when the module is collected.
@@ -34,6 +35,7 @@ _OFFICE = ephemeral_office(NOW, pki=PKI)
 SERVICE = create_app(
     _OFFICE, authenticate=fake_authenticate, now=lambda: NOW, limits=Limits(event_stream=0.3)
 )
+cbor_fuzz.register()  # the presentation's record: CBOR inside JSON
 schema = schemathesis.openapi.from_asgi("/openapi.json", SERVICE)
 
 #: Checks left out, and why: the JSON schema cannot say everything the domain checks (a
