@@ -224,9 +224,9 @@ class RelyingUseCases(OfficeCore):
         register's revocation, audit the outcome, answer only the scoped elements.
 
         :class:`~card_service.shared_state.SharedStateUnavailable` (the nonce could not be
-        spent), :class:`OutOfScope`, or a register failure (``RegisterUnavailable``: never REVOKED for an
-        outage) raise, after the audit entry when the register answers; every other failure
-        is the answer's verdict."""
+        spent), :class:`OutOfScope`, or a register failure (``RegisterUnavailable``: never
+        REVOKED for an outage) raise, after the audit entry when the register answers;
+        every other failure is the answer's verdict."""
         try:
             outcome = self.shared_state.challenges.consume(
                 presentation.nonce if nonce_well_formed(presentation.nonce) else "",
