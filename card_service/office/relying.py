@@ -47,7 +47,7 @@ from card_service.workflows.cardops import digests_of
 from permit_errors import ErrorKind, PermitError
 
 from .core import OfficeCore
-from .errors import RequestInvalid
+from .errors import RegisterUnavailable, RequestInvalid
 
 __all__ = [
     "PRESENTATION_FORMAT",
@@ -258,7 +258,11 @@ class RelyingUseCases(OfficeCore):
         )
         number = result.elements.get("permit_number")
         if isinstance(number, str) and result.verdict not in (Verdict.FORGED, Verdict.MALFORMED):
-            result = self._register_check(result, number, presentation.record, now)
+            try:
+                result = self._register_check(result, number, presentation.record, now)
+            except RegisterUnavailable:  # an outage is not a revocation: 503, audited
+                self._audit_relying(None, "failed:register_unavailable", audit_actor, now)
+                raise
         answer = self._scoped(result, allowed, outcome)
         reasons = ",".join(r.code for r in result.reasons)
         code = "passed" if answer.valid else f"failed:{result.verdict.value.lower()}:{reasons}"
