@@ -16,13 +16,11 @@ need :attr:`Sandbox.master_key` and :attr:`Sandbox.kvn`.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -43,7 +41,6 @@ from reader_drivers.base import ReaderDriver
 from reader_drivers.sim import SimReaderDriver
 
 from .errors import RequestInvalid
-from .monitoring import TrustDocument
 from .office import Office
 from .settings import Settings
 
@@ -180,37 +177,6 @@ class EphemeralOffice(Office):
         if self._status_signer is None:
             self._status_signer = self.station.pki.new_status_signer(now - dt.timedelta(minutes=1))
         return self._status_signer
-
-    def trust_document(self, now: dt.datetime) -> TrustDocument:
-        """The sandbox's run-time trust list in the export-trust format (root, a CRL
-        issued at ``now``, the document signer): what ``GET /v1/trust`` serves for it."""
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        from keys.export import TRUST_FORMAT
-
-        pki = self.station.pki
-        crl = pki.crl(utc(now))
-        next_update = crl.next_update_utc
-        assert next_update is not None  # the key layer's CRLs always say
-        pems = {
-            "root-0001.pem": pki.root_certificate.public_bytes(Encoding.PEM),
-            "signer-ephemeral.pem": self.station.issuer.signer_chain[0].public_bytes(Encoding.PEM),
-            "crl.pem": crl.public_bytes(Encoding.PEM),
-        }
-
-        def entry(name: str, **extra: object) -> dict[str, object]:
-            return {"file": name, "sha256": hashlib.sha256(pems[name]).hexdigest(), **extra}
-
-        manifest: dict[str, Any] = {
-            "format": TRUST_FORMAT,
-            "generated_at": utc(now).isoformat(),
-            "roots": [entry("root-0001.pem", id="root-0001")],
-            "signers": [entry("signer-ephemeral.pem", id="ephemeral", role="document")],
-            "audit_signers": [],
-            "crl": entry("crl.pem", number=1, next_update=next_update.isoformat()),
-        }
-        files = {name: data.decode("ascii") for name, data in pems.items()}
-        return TrustDocument(manifest, files, next_update)
 
     def close(self) -> None:
         super().close()

@@ -5,6 +5,7 @@ shared by the service and the commands."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -14,15 +15,16 @@ from typing import Any
 
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import FastAPI
 
 from api.cli import trust as trust_cli
 from api.cli import workflows as workflows_cli
 from card_service.card.access import CardAccess
-from card_service.office import EphemeralOffice, Office, Settings
+from card_service.office import EphemeralOffice, Office, Settings, TrustDocument
 from tests.conftest import wait_until
 
-__all__ = ["Clock", "bank_office", "serve"]
+__all__ = ["Clock", "bank_office", "publish_trust", "serve"]
 
 
 class Clock:
@@ -82,3 +84,38 @@ def bank_office(
     for module in (workflows_cli, trust_cli):
         monkeypatch.setattr(module, "open_office", open_office)
         monkeypatch.setattr(module, "_now", clock)
+
+
+def publish_trust(office: EphemeralOffice, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let ``office`` (run-time keys, no key store) answer ``GET /v1/trust`` with its
+    sandbox's trust list in the export-trust format: root, a CRL issued at ``now``, the
+    document signer, each with its SHA-256 (what a keyed office serves)."""
+
+    def trust_document(now: dt.datetime) -> TrustDocument:
+        pki = office.station.pki
+        crl = pki.crl(now)
+        next_update = crl.next_update_utc
+        assert next_update is not None
+        pems = {
+            "root-0001.pem": pki.root_certificate.public_bytes(Encoding.PEM),
+            "signer-ephemeral.pem": office.station.issuer.signer_chain[0].public_bytes(
+                Encoding.PEM
+            ),
+            "crl.pem": crl.public_bytes(Encoding.PEM),
+        }
+
+        def entry(name: str, **extra: object) -> dict[str, object]:
+            return {"file": name, "sha256": hashlib.sha256(pems[name]).hexdigest(), **extra}
+
+        manifest: dict[str, Any] = {
+            "format": "permit-trust-v1",
+            "generated_at": now.isoformat(),
+            "roots": [entry("root-0001.pem", id="root-0001")],
+            "signers": [entry("signer-ephemeral.pem", id="ephemeral", role="document")],
+            "audit_signers": [],
+            "crl": entry("crl.pem", number=1, next_update=next_update.isoformat()),
+        }
+        files = {name: data.decode("ascii") for name, data in pems.items()}
+        return TrustDocument(manifest, files, next_update)
+
+    monkeypatch.setattr(office, "trust_document", trust_document)

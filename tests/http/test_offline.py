@@ -26,7 +26,7 @@ from card_service.status.verify import Verdict, check_status
 from card_service.workflows.application import synthetic_application
 from tests.dbfixtures import NOW
 from tests.http.conftest import PKI, fake_authenticate, insert_blank
-from tests.http.offline import Clock, bank_office, serve
+from tests.http.offline import Clock, bank_office, publish_trust, serve
 from tests.http.test_status_list import _index_of
 
 URI = "https://permits.example.gov.cn/v1/status-list"
@@ -39,9 +39,10 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def issuer() -> Iterator[EphemeralOffice]:
+def issuer(monkeypatch: pytest.MonkeyPatch) -> Iterator[EphemeralOffice]:
     settings = Settings(status_list_uri=URI)
     with ephemeral_office(NOW, pki=PKI, settings=settings) as made:
+        publish_trust(made, monkeypatch)
         yield made
 
 

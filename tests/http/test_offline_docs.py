@@ -19,7 +19,7 @@ from card_service.office import EphemeralOffice, ephemeral_office
 from card_service.workflows.application import synthetic_application
 from tests.dbfixtures import NOW
 from tests.http.conftest import PKI, fake_authenticate, insert_blank
-from tests.http.offline import Clock, bank_office, serve
+from tests.http.offline import Clock, bank_office, publish_trust, serve
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "offline-verification.md"
 BLOCK = re.compile(r"<!-- example: (\w+) -->\n```console\n(.*?)```", re.S)
@@ -48,8 +48,9 @@ def test_the_doc_has_the_three_examples() -> None:
 
 
 @pytest.fixture
-def issuer() -> Iterator[EphemeralOffice]:
+def issuer(monkeypatch: pytest.MonkeyPatch) -> Iterator[EphemeralOffice]:
     with ephemeral_office(NOW, pki=PKI) as made:
+        publish_trust(made, monkeypatch)
         yield made
 
 

@@ -30,7 +30,7 @@ from card_service.record.ephemeral_pki import EphemeralPki
 from card_service.status import build_status_list
 from tests.dbfixtures import NOW
 from tests.http.conftest import PKI, fake_authenticate
-from tests.http.offline import Clock, bank_office
+from tests.http.offline import Clock, bank_office, publish_trust
 
 TRUST = "/v1/trust"
 LIST = "/v1/status-list"
@@ -45,8 +45,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def issuer() -> Iterator[EphemeralOffice]:
+def issuer(monkeypatch: pytest.MonkeyPatch) -> Iterator[EphemeralOffice]:
     with ephemeral_office(NOW, pki=PKI) as made:
+        publish_trust(made, monkeypatch)
         yield made
 
 
