@@ -27,6 +27,7 @@ API = {
     "status_entries": "now -> StatusEntries",
     "permit": "permit_number -> PermitView",
     "permit_for_card": "card_serial -> PermitView | None",
+    "permit_facts": "permit_number -> PermitFacts | None",
     "person_key": " -> bytes",
     "record_endorsement": "permit_number now actor='officer' -> EndorsementRecord",
     "record_verification": "permit_number result actor now -> None",
