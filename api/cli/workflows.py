@@ -196,4 +196,11 @@ def run_reconcile(args: argparse.Namespace) -> int:
         outcomes = office.reconcile(_now(), older_than=dt.timedelta(seconds=args.older_than))
     for outcome in outcomes:
         print(f"{outcome.permit_number}: {outcome.action}")
+        if outcome.action == "lock_pending_new_pin_letter":
+            # the card is in a reader, unlocked, its PIN letter never shown: the officer's
+            # resume sets a fresh PIN, locks the card and prints the new letter
+            print(
+                f"  resume with the card: permit issue --application-id "
+                f"{outcome.application_id} (prints a new PIN letter)"
+            )
     return 0

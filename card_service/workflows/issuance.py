@@ -53,6 +53,7 @@ from .issuance_common import (
     IssuanceResult,
     check_application,
     concurrent,
+    new_pin_letter,
     random_digits,
 )
 from .issuer import IssuerContext
@@ -212,7 +213,9 @@ class IssuanceWorkflow:
     ) -> IssuanceResult:
         """Register ISSUED, card verified but not locked (or locked, unconfirmed): finish.
 
-        The card is authenticated (issuer channel open; a locked card also by its key)."""
+        The card is authenticated (issuer channel open; a locked card also by its key).
+        A lock-pending issuance never returned its PIN letter, so an unlocked card gets a
+        fresh PIN and PUK before it is locked, returned as the result's PIN letter."""
         number, status = view.number, card.status
         assert view.mso_digest is not None and view.record_digest is not None
         digests = RecordDigests(view.mso_digest, view.record_digest)
@@ -229,18 +232,29 @@ class IssuanceWorkflow:
                 raise IssuanceError(
                     "verify_failed", "the card does not hold the issued record", number
                 )
+            pin = puk = None
             if half:
+                pin, puk = new_pin_letter(session, self.issuer.key_provider)
                 self._step(Step.LOCK, number)
-            self._lock_card(session, number, status.serial_text, now, lock=half)
+            self._lock_card(session, number, status.serial_text, now, lock=half, pin_reset=half)
         except CARD_FAILURES as exc:
             raise IssuanceError(
                 "card_failed", f"card failure while locking: {type(exc).__name__}", number
             ) from None
         self._emit(Step.CONFIRM, "done", number, "resumed")
-        return IssuanceResult(number, status.serial_text, digests, resumed=True)
+        if half:
+            log.info("permit %s resumed: new PIN letter, card locked", number)
+        return IssuanceResult(number, status.serial_text, digests, pin=pin, puk=puk, resumed=True)
 
     def _lock_card(
-        self, session: PermitCardSession, number: str, serial: str, now: dt.datetime, *, lock: bool
+        self,
+        session: PermitCardSession,
+        number: str,
+        serial: str,
+        now: dt.datetime,
+        *,
+        lock: bool,
+        pin_reset: bool = False,
     ) -> None:
         """Lock the card (if ``lock``) and confirm, in the register transaction that checks
         the permit is still ISSUED on this card; else ``concurrent_issuance``, card unlocked.
@@ -253,7 +267,9 @@ class IssuanceWorkflow:
             self._step(Step.CONFIRM, number)
 
         try:
-            self.register.lock_card(number, serial, now, self.issuer.actor, lock=lock_and_confirm)
+            self.register.lock_card(
+                number, serial, now, self.issuer.actor, lock=lock_and_confirm, pin_reset=pin_reset
+            )
         except Superseded:
             log.warning("permit %s was replaced or abandoned meanwhile: card not locked", number)
             raise concurrent(number) from None

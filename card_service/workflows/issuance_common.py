@@ -9,6 +9,8 @@ import secrets
 from dataclasses import dataclass, field
 
 from card_service.card.errors import CardError
+from card_service.card.scp03 import KeyProvider
+from card_service.card.session import PermitCardSession
 from card_service.register.errors import ApplicationMismatch, NotFound
 from card_service.register.service import Register
 from reader_drivers.errors import ReaderError
@@ -23,6 +25,7 @@ __all__ = [
     "IssuanceResult",
     "check_application",
     "concurrent",
+    "new_pin_letter",
     "random_digits",
 ]
 
@@ -44,8 +47,9 @@ class IssuanceResult:
     permit_number: str
     card_serial: str
     digests: RecordDigests
-    #: The initial PIN and PUK for the holder's PIN letter (``None`` when a retry only
-    #: finished locking: they were set by the first attempt).  Never logged.
+    #: The initial PIN and PUK for the holder's PIN letter.  Never logged.  A resumed
+    #: lock-pending issuance sets fresh ones (the first attempt's letter was never shown);
+    #: ``None`` when a retry found the issuance already complete.
     pin: str | None = field(default=None, repr=False)
     puk: str | None = field(default=None, repr=False)
     resumed: bool = False
@@ -68,3 +72,21 @@ def check_application(
 
 def random_digits(count: int) -> str:
     return "".join(secrets.choice("0123456789") for _ in range(count))
+
+
+def new_pin_letter(session: PermitCardSession, keys: KeyProvider) -> tuple[str, str]:
+    """Set a fresh random PIN (6 digits) and PUK (8 digits) on a PERSONALISING card under
+    the issuer channel (opened if needed), as personalisation does; returns them for the
+    PIN letter.  Used when a lock-pending issuance is resumed: the PIN the first attempt set
+    was never shown to anyone, so it is replaced before the card is locked.  The values go
+    only to the caller - never to a log, an exception or the register."""
+    pin, puk = random_digits(6), random_digits(8)
+    if not session.issuer_channel_open:
+        session.select()
+        session.open_issuer_channel(keys)
+    session.set_pin(pin)
+    session.set_puk(puk)
+    info = session.read_card_info()
+    if not (info.pin_set and info.puk_set):
+        raise IssuanceError("incomplete", "the card did not take the new PIN and PUK")
+    return pin, puk
