@@ -102,6 +102,12 @@ def run_issue(args: argparse.Namespace) -> int:
     print(f"issued permit {result.permit_number} on card {result.card_serial}")
     if result.pin is not None:
         print(f"PIN letter: PIN {result.pin}  PUK {result.puk}")
+    if result.pin_letter_lost:
+        print(
+            "PIN letter lost: the card was locked before its PIN letter was shown and a locked "
+            f"card's PIN cannot be reset; replace it (permit replace {result.permit_number} "
+            "--reason damaged)"
+        )
     return 0
 
 

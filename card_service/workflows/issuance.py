@@ -244,7 +244,11 @@ class IssuanceWorkflow:
         self._emit(Step.CONFIRM, "done", number, "resumed")
         if half:
             log.info("permit %s resumed: new PIN letter, card locked", number)
-        return IssuanceResult(number, status.serial_text, digests, pin=pin, puk=puk, resumed=True)
+        else:
+            log.warning("permit %s: lock confirmed, its PIN letter was lost", number)
+        return IssuanceResult(
+            number, status.serial_text, digests, pin, puk, resumed=True, pin_letter_lost=not half
+        )
 
     def _lock_card(
         self,

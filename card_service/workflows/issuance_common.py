@@ -53,6 +53,10 @@ class IssuanceResult:
     pin: str | None = field(default=None, repr=False)
     puk: str | None = field(default=None, repr=False)
     resumed: bool = False
+    #: A resumed issuance whose card was already locked (the confirmation was lost): its
+    #: PIN letter was never shown and a locked card's PIN cannot be reset - the holder
+    #: needs a replacement card for the PIN functions (docs/workflows.md).
+    pin_letter_lost: bool = False
 
 
 def check_application(

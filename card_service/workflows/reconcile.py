@@ -4,7 +4,9 @@
   and half-personalised.  Safe because a RESERVED permit's card is never locked (the
   workflow locks only after ``mark_issued``).
 * register ISSUED, lock pending (``card_locked_at`` unset): if the card is in a reader and
-  already locked, check it holds exactly the issued record (digests) and verifies, confirm.
+  already locked, check it holds exactly the issued record (digests) and verifies, confirm
+  (``confirmed_pin_letter_lost``: its PIN letter was never shown, a locked card's PIN cannot
+  be reset).
   An unlocked card is *not* locked here: its PIN letter was never shown (the issuance
   failed before returning it), and nobody is present at start-up to be shown a new one.
   It stays lock pending (``lock_pending_new_pin_letter``): the officer resumes the
@@ -40,8 +42,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ReconcileOutcome:
     permit_number: str
-    #: ``rolled_back``, ``confirmed``, ``lock_pending_new_pin_letter`` (resume the issuance
-    #: with the card: it prints the new PIN letter), ``lock_pending_card_absent``, ...
+    #: ``rolled_back``, ``confirmed_pin_letter_lost`` (the card was already locked; its PIN
+    #: letter was never shown and cannot be reissued), ``lock_pending_new_pin_letter``
+    #: (resume the issuance with the card: it prints the new PIN letter),
+    #: ``lock_pending_card_absent``, ...
     action: str
     #: The permit's application (what ``permit issue --application-id`` resumes).
     application_id: int | None = None
@@ -122,7 +126,7 @@ def _lock(
             return "lock_pending_card_failed"
         except Superseded:
             return "superseded"
-    return "confirmed"
+    return "confirmed_pin_letter_lost"
 
 
 def reconcile(

@@ -126,7 +126,7 @@ def test_process_kill_between_steps(world: World, boundary: int, mode: str) -> N
         assert pending == waiting, outcomes
         assert not waiting or card.life_cycle is LifeCycle.PERSONALISING, outcomes
     if mode != "absent" and card.life_cycle is LifeCycle.ISSUED:
-        assert all(o.action == "confirmed" for o in outcomes), outcomes
+        assert all(o.action == "confirmed_pin_letter_lost" for o in outcomes), outcomes
     if mode == "same":
         _eject(world)
         _retry(world, app, app_id, card)

@@ -39,19 +39,23 @@ def _issuance_apdus(world: World) -> int:
     return int(counting.count)
 
 
-def _pulled_at_lock(world: World, n: int) -> tuple[SimulatedCard, object, int]:
+def _pulled_at_lock(
+    world: World, n: int, phase: str = "before"
+) -> tuple[SimulatedCard, object, int]:
     """A new application issued onto a new card that is pulled at the lock: register ISSUED,
-    lock pending; the card PERSONALISING with the verified record and the first PIN."""
+    lock pending; the card PERSONALISING with the verified record and the first PIN
+    (``phase="after"``: pulled after the card executed the lock, before it answered)."""
     app, app_id = world.application()
     card = world.new_card()
     reader = world.driver.insert(0, card)
-    card.faults.cut_power(after_apdus=n, phase="before")
+    card.faults.cut_power(after_apdus=n, phase=phase)
     with pytest.raises(IssuanceError) as info:
         world.workflow().issue(app, app_id, reader, NOW)
     card.faults.clear()
     world.driver.remove(0)
     assert info.value.code == "lock_pending", info.value.code
-    assert card.life_cycle is LifeCycle.PERSONALISING
+    locked = phase == "after"
+    assert card.life_cycle is (LifeCycle.ISSUED if locked else LifeCycle.PERSONALISING)
     assert [v.application_id for v in world.register.lock_pending()] == [app_id]
     return card, app, app_id
 
@@ -156,3 +160,29 @@ def test_reconciliation_leaves_an_unlocked_card_for_the_officers_resume(world: W
     assert locked is LifeCycle.ISSUED and world.register.lock_pending() == []
     with _session(world, card) as session:
         session.verify_pin(result.pin)
+
+
+@pytest.mark.parametrize("how", ["resume", "reconcile"])
+def test_a_card_locked_before_its_letter_was_shown_is_reported_as_letter_lost(
+    world: World, how: str
+) -> None:
+    """Pulled after the card executed the lock: its PIN cannot be reset (issuer PIN setting
+    only while PERSONALISING), so the lock is confirmed and the outcome says the letter is
+    lost - never a silent success."""
+    n = _issuance_apdus(world)
+    card, app, app_id = _pulled_at_lock(world, n, phase="after")
+    number = world.register.lock_pending()[0].number
+    if how == "reconcile":
+        world.driver.insert(0, card)
+        outcomes = reconcile(world.register, world.issuer, world.cards, NOW)
+        world.driver.remove(0)
+        assert [(o.permit_number, o.action) for o in outcomes] == [
+            (number, "confirmed_pin_letter_lost")
+        ]
+    else:
+        result = _resume(world, card, app, app_id)
+        assert (result.permit_number, result.resumed) == (number, True)
+        assert result.pin is None and result.puk is None and result.pin_letter_lost
+    assert world.register.lock_pending() == [] and card_passes(world, card)
+    assert "card.pin_reset" not in [e.action for e in _audit(world, number)]
+    check_invariants(world, [card])
