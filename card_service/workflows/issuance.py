@@ -30,7 +30,7 @@ import logging
 
 from card_service.card.access import CardAccess
 from card_service.card.session import PermitCardSession
-from card_service.card.wire import FileId, LifeCycle
+from card_service.card.wire import FileId
 from card_service.record import Verdict, Verifier, sign_record
 from card_service.record.errors import RecordError
 from card_service.record.status_ref import StatusReference
@@ -46,7 +46,7 @@ from card_service.register.views import PermitView, Reservation
 from .application import PermitApplication
 from .authenticate import AuthenticatedCard, authenticate_card
 from .card_state import CardCondition, CardStatus, classify_card
-from .cardops import RecordDigests, digests_of, read_and_verify, record_values
+from .cardops import RecordDigests, digests_of, read_and_verify
 from .errors import IssuanceError
 from .issuance_common import (
     CARD_FAILURES,
@@ -55,6 +55,7 @@ from .issuance_common import (
     concurrent,
     new_pin_letter,
     random_digits,
+    readback_problem,
 )
 from .issuer import IssuerContext
 from .progress import ISSUANCE_STEPS, ProgressEvent, ProgressSink, Step, StepHook, utc
@@ -332,7 +333,9 @@ class IssuanceWorkflow:
             self._step(Step.VERIFY, number)
             readback, _, result = read_and_verify(session, self.verifier, now)
             info = session.read_card_info()
-            problem = self._check(record, readback, result.verdict, info.life_cycle, number, serial)
+            problem = readback_problem(
+                record, readback, result.verdict, info.life_cycle, number, serial
+            )
             if problem or not (info.card_key_present and info.pin_set and info.puk_set):
                 raise IssuanceError(
                     problem or "incomplete", "read-back verification failed", number
@@ -374,26 +377,6 @@ class IssuanceWorkflow:
         if reservation.status_index is None:  # every reservation carries its row id
             raise IssuanceError("no_status_index", "the reservation has no status index")
         return StatusReference(reservation.status_index, self.issuer.status_list_uri)
-
-    @staticmethod
-    def _check(
-        record: bytes,
-        readback: bytes,
-        verdict: Verdict,
-        life_cycle: LifeCycle,
-        number: str,
-        serial: str,
-    ) -> str:
-        if readback != record:
-            return "readback_mismatch"
-        if verdict is not Verdict.VALID:
-            return "verify_failed"
-        if life_cycle is not LifeCycle.PERSONALISING:
-            return "life_cycle"
-        values = record_values(readback)
-        if values.get("permit_number") != number or values.get("card_serial") != serial:
-            return "wrong_binding"
-        return ""
 
     def _rollback(self, number: str, reason: str, now: dt.datetime) -> None:
         """Abandon the reservation; if the database fails too, reconciliation will."""

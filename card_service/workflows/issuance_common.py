@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from card_service.card.errors import CardError
 from card_service.card.scp03 import KeyProvider
 from card_service.card.session import PermitCardSession
+from card_service.card.wire import LifeCycle
+from card_service.record import Verdict
 from card_service.register.errors import ApplicationMismatch, NotFound
 from card_service.register.service import Register
 from reader_drivers.errors import ReaderError
 
 from .application import PermitApplication
-from .cardops import RecordDigests
+from .cardops import RecordDigests, record_values
 from .errors import IssuanceError
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "concurrent",
     "new_pin_letter",
     "random_digits",
+    "readback_problem",
 ]
 
 #: Errors of the card or the reader: the issuance on this card failed, roll it back.
@@ -94,3 +97,24 @@ def new_pin_letter(session: PermitCardSession, keys: KeyProvider) -> tuple[str, 
     if not (info.pin_set and info.puk_set):
         raise IssuanceError("incomplete", "the card did not take the new PIN and PUK")
     return pin, puk
+
+
+def readback_problem(
+    record: bytes,
+    readback: bytes,
+    verdict: Verdict,
+    life_cycle: LifeCycle,
+    number: str,
+    serial: str,
+) -> str:
+    """Why the personalised card's read-back fails the issuance (``""``: it passes)."""
+    if readback != record:
+        return "readback_mismatch"
+    if verdict is not Verdict.VALID:
+        return "verify_failed"
+    if life_cycle is not LifeCycle.PERSONALISING:
+        return "life_cycle"
+    values = record_values(readback)
+    if values.get("permit_number") != number or values.get("card_serial") != serial:
+        return "wrong_binding"
+    return ""
