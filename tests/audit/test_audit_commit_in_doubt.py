@@ -245,3 +245,26 @@ def test_postgres_connection_lost_at_commit(
         _verifies(engine)
     finally:
         engine.dispose()
+
+
+def test_a_whole_group_is_settled_by_its_first_and_last_entry(
+    db_engine: Engine, fault: CommitFault, check_down: Callable[[bool], None]
+) -> None:
+    """Three callers' entries in one transaction (the leader's commit step, called
+    directly so the group is formed deterministically)."""
+    group = GroupCommit(Register(db_engine))
+    fault.fail(after=True)
+    assert group._commit([_entry(f"a{i}") for i in range(3)]) is None  # all committed
+    fault.fail(after=True)
+    check_down(True)
+    assert group._commit([_entry(f"b{i}") for i in range(3)]) == "OperationalError"
+    check_down(False)
+    assert group._commit([_entry("c")]) is None and group.in_doubt == 0
+    log = _log(db_engine)
+    assert [r for _, _, _, r in log] == [
+        *(f"a{i}" for i in range(3)),
+        *(f"b{i}" for i in range(3)),
+        "committed,answered=503,seq=4-6",
+        "c",
+    ]
+    _verifies(db_engine)
