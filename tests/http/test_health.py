@@ -117,3 +117,25 @@ def test_openapi_is_served(client: TestClient) -> None:
     assert issuance["requestBody"]["content"]["application/json"]["example"]["format"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_every_keyed_operation_with_a_body_declares_the_body_timeout(client: TestClient) -> None:
+    """``BodyLimits`` answers 408 ``body_timeout`` to a body that stops arriving: every
+    keyed operation with a body says so (a problem document, with an example)."""
+    document = client.get("/openapi.json").json()
+    with_body = {
+        (path, method): operation
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation and "x-permit-roles" in operation
+    }
+    assert ("/v1/verifications", "post") in with_body
+    assert ("/v1/applications", "post") in with_body
+    for where, operation in with_body.items():
+        declared = operation["responses"].get("408")
+        assert declared is not None, where
+        content = declared["content"]["application/problem+json"]
+        assert content["schema"] == {"$ref": "#/components/schemas/Problem"}, where
+        assert content["example"]["status"] == 408 and content["example"]["code"] == "body_timeout"
+    # and only there: a route without a body has no body to wait for
+    assert "408" not in document["paths"]["/v1/permits/{number}"]["get"]["responses"]
