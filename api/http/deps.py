@@ -94,8 +94,10 @@ class Limits:
     """Request limits: bodies (bytes), JSON nesting, the time a client has to send its
     whole body (seconds: a body that stops arriving is 408, not a connection held), the
     timeout of a non-streaming request (seconds; an issuance stream is bounded by its
-    workflow), the lifetime of a reader-event stream (seconds; the client reconnects) and
-    how many of those one client may hold open at once (429 beyond)."""
+    workflow), the lifetime of a reader-event stream (seconds; the client reconnects),
+    how many of those (and, apart, of issuance streams) one client may hold open at once
+    (429 beyond) and how long the public ``/readyz`` answer is reused (seconds of the app's
+    clock; 0: probe every time)."""
 
     max_body: int = 1024 * 1024
     max_json: int = 64 * 1024
@@ -104,6 +106,7 @@ class Limits:
     timeout: float = 30.0
     event_stream: float = 3600.0
     streams_per_client: int = 4
+    ready_cache: float = 1.0
 
 
 @dataclass(frozen=True)

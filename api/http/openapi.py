@@ -31,6 +31,7 @@ _WHY: dict[int, str] = {
     401: "no API key, or an unknown, expired or revoked one",
     403: "the client's role may not use this route",
     404: "no such permit, application or reader",
+    408: "the request body did not arrive in time (Limits.body_timeout)",
     409: "the current state does not allow it (already revoked, card busy)",
     413: "request body too large",
     422: "invalid request, a rule refuses it, or the card failed a check",
@@ -41,6 +42,8 @@ _WHY: dict[int, str] = {
 
 
 PROBLEM_REF = "#/components/schemas/Problem"
+#: The problem code of an example where one status has one code.
+_EXAMPLE_CODES: dict[int, str] = {408: "body_timeout"}
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -48,13 +51,14 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     authenticated routes by :func:`authenticated_errors`)."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
+        code = _EXAMPLE_CODES.get(status, "example")
         example = {
-            "type": f"urn:permit:problem:{'example'}",
+            "type": f"urn:permit:problem:{code}",
             "title": TITLES.get(status, "Error"),
             "status": status,
             "detail": _WHY.get(status, "error"),
             "instance": "urn:request:4f2c0b0d9a8e4e55a1c3a1c0de5e7b1f",
-            "code": "example",
+            "code": code,
         }
         out[status] = {
             "model": Problem,
@@ -65,8 +69,31 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def authenticated(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The errors of an authenticated route: 401, 403, 413, 422, 429, 500 and ``statuses``."""
+    """The errors of an authenticated route: 401, 403, 413, 422, 429, 500 and ``statuses``.
+
+    A keyed route with a request body also declares 408 ``body_timeout``
+    (:class:`~.middleware.BodyLimits`): :func:`install_openapi` adds it to every operation
+    of the document that has a ``requestBody`` and a 401, so no route can forget it."""
     return errors(*sorted({401, 403, 413, 422, 429, 500, *statuses}))
+
+
+def _declare_body_timeout(operation: dict[str, Any]) -> None:
+    """408 on a keyed operation with a body (what :func:`authenticated` cannot see)."""
+    responses = operation.get("responses", {})
+    if "requestBody" in operation and "401" in responses and "408" not in responses:
+        declared = errors(408)[408]
+        responses["408"] = {
+            "description": declared["description"],
+            "content": {
+                PROBLEM_MEDIA_TYPE: {
+                    "schema": {"$ref": PROBLEM_REF},
+                    **declared["content"][PROBLEM_MEDIA_TYPE],
+                }
+            },
+        }
+        operation["responses"] = dict(
+            sorted(responses.items(), key=lambda item: (not item[0].isdigit(), item[0]))
+        )
 
 
 @dataclass(frozen=True)
@@ -152,6 +179,7 @@ def install_openapi(app: FastAPI) -> None:
             for method, operation in operations.items():
                 if (path, method) in roles:
                     operation["x-permit-roles"] = roles[(path, method)]
+                _declare_body_timeout(operation)
                 for status, response in operation.get("responses", {}).items():
                     if status.isdigit() and int(status) >= 400:
                         content = response.setdefault("content", {})

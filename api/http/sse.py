@@ -25,12 +25,13 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
+from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from permit_errors import PermitError, withheld_traceback
 
-from .deps import RateLimited, Services
+from .deps import RateLimited, Services, services_of
 from .models import Issued, Progress
 from .problems import problem_for
 
@@ -41,6 +42,7 @@ __all__ = [
     "SlotResponse",
     "StreamSlots",
     "TooManyStreams",
+    "issuance_slots",
     "issuance_stream",
     "sse",
 ]
@@ -137,6 +139,18 @@ class SlotResponse(StreamingResponse):
             self._slots.release(self._client_id)
 
 
+def issuance_slots(request: Request) -> StreamSlots:
+    """The app's count of open issuance streams per client (``Limits.streams_per_client``,
+    apart from the reader-event streams: a counter screen's event streams do not stop its
+    officer issuing).  Each stream holds a worker thread for a whole card workflow."""
+    state = request.app.state
+    slots = getattr(state, "issuance_slots", None)
+    if slots is None:
+        slots = state.issuance_slots = StreamSlots(services_of(request).limits.streams_per_client)
+    assert isinstance(slots, StreamSlots)
+    return slots
+
+
 def sse(event: str, data: Any, event_id: str | None = None) -> bytes:
     """One server-sent event (``event_id``: its ``id`` field, without line breaks)."""
     head = "" if event_id is None else f"id: {event_id}\n"
@@ -148,9 +162,18 @@ def issuance_stream(
     work: Callable[[], Any],
     *,
     request_id: str,
+    slots: StreamSlots,
+    client_id: str,
     replaced: str | None = None,
 ) -> StreamingResponse:
-    """Run ``work`` (an office issuance) in a thread and stream its progress and result."""
+    """Run ``work`` (an office issuance) in a thread and stream its progress and result.
+
+    The stream holds one of ``client_id``'s ``slots`` (429 ``too_many_streams`` when it has
+    none left, before any work starts); the slot is freed when the response ends.  A client
+    that disconnects frees it once the issuance it started has run to its end (the workflow
+    is not cut off, and its worker thread is what the slot bounds).
+    """
+    slots.acquire(client_id)
     send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=math.inf)
 
     def emit(event: Any) -> None:
@@ -192,7 +215,17 @@ def issuance_stream(
                 yield chunk
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(body(), media_type=SSE_MEDIA_TYPE, headers=headers)
+    try:
+        return SlotResponse(
+            body(),
+            slots=slots,
+            client_id=client_id,
+            media_type=SSE_MEDIA_TYPE,
+            headers=headers,
+        )
+    except BaseException:
+        slots.release(client_id)
+        raise
 
 
 def _internal(services: Services, request_id: str) -> dict[str, Any]:

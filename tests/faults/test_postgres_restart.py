@@ -29,6 +29,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from api.http import create_app
+from api.http.deps import Limits
 from card_service.audit.verify import verify_audit_log
 from card_service.clients import ApiClient, Role
 from card_service.office import AUDIT_PAGE_MAX, EphemeralOffice, ephemeral_office
@@ -202,7 +203,10 @@ def test_postgres_restarted_under_load(private_postgres: PrivatePostgres) -> Non
             + ["after"]
         )
         bodies = {name: _prepared(office, reader, name) for name in names}
-        app = create_app(office, authenticate=authenticate, now=lambda: NOW)
+        # the clock is frozen: /readyz probes every time (no reuse window to wait out)
+        app = create_app(
+            office, authenticate=authenticate, now=lambda: NOW, limits=Limits(ready_cache=0.0)
+        )
         outage: list[Answered] = []
         with live_server(app) as base, httpx.Client(base_url=base, timeout=60) as probe:
             load = Load(base, reader, bodies)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import pytest
@@ -19,9 +20,18 @@ from api.http.deps import Limits
 from api.http.middleware import json_depth
 from card_service.clients import Role
 from card_service.office import EphemeralOffice
+from card_service.office.errors import RegisterUnavailable
 from tests.dbfixtures import NOW
 from tests.http.attack_tools import raw_request
-from tests.http.conftest import KEYS, assert_problem, auth, fake_authenticate
+from tests.http.conftest import (
+    CLIENTS,
+    KEYS,
+    application_body,
+    assert_problem,
+    auth,
+    fake_authenticate,
+    insert_blank,
+)
 
 OFFICER = (b"authorization", f"Bearer {KEYS[Role.OFFICER]}".encode())
 CLERK = (b"authorization", f"Bearer {KEYS[Role.CLERK]}".encode())
@@ -252,6 +262,98 @@ def test_reader_event_streams_per_client_are_bounded(slow_app: FastAPI) -> None:
 
     anyio.run(again)
     assert after == [200]
+
+
+def test_issuance_streams_per_client_are_bounded(
+    office: EphemeralOffice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An officer opening issuance after issuance (each a worker thread held for a whole
+    card workflow): beyond ``Limits.streams_per_client`` open at once, 429
+    ``too_many_streams`` with ``Retry-After`` before any work starts; the slots are freed
+    when the streams end, also for a client that disconnected mid-issuance."""
+    reader = insert_blank(office)
+    app = create_app(office, authenticate=fake_authenticate, now=lambda: NOW)
+    limit = Limits().streams_per_client
+    release = threading.Event()
+    started: list[str] = []
+
+    def blocked(*args: object, **kwargs: object) -> object:
+        started.append(reader)
+        release.wait(60)
+        raise RegisterUnavailable("register database failed (OperationalError)")
+
+    monkeypatch.setattr(office, "issue", blocked)
+    body = application_body(3)
+    statuses: list[int] = []
+    retry_after: list[bytes] = []
+    ended: list[bool] = []
+
+    async def open_stream(gone: anyio.Event) -> None:
+        path = f"/v1/readers/{quote(reader)}/issuance"
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path.replace("%20", " "),
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [OFFICER, JSON, (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+            "state": {},
+        }
+        sent = False
+
+        async def receive() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(int(message["status"]))
+                retry_after.extend(v for k, v in message["headers"] if k == b"retry-after")
+
+        await app(scope, receive, send)
+        ended.append(True)
+
+    async def main() -> None:
+        stays, leaves = anyio.Event(), anyio.Event()
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as group:
+                group.start_soon(open_stream, leaves)
+                for _ in range(limit):
+                    group.start_soon(open_stream, stays)
+                while len(statuses) < limit + 1:
+                    await anyio.sleep(0.01)
+                assert sorted(statuses) == [200] * limit + [429]
+                assert retry_after == [b"3"]
+                assert app.state.issuance_slots.held(CLIENTS[KEYS[Role.OFFICER]].client_id) == limit
+                # one client leaves mid-issuance, then every issuance ends
+                leaves.set()
+                release.set()
+                stays.set()
+
+    anyio.run(main)
+    assert len(ended) == limit + 1 and len(started) == limit
+    assert app.state.issuance_slots.held(CLIENTS[KEYS[Role.OFFICER]].client_id) == 0
+    # a slot is free again: the next issuance streams
+    statuses.clear()
+    release.set()
+
+    async def again() -> None:
+        gone = anyio.Event()
+        gone.set()
+        await open_stream(gone)
+
+    anyio.run(again)
+    assert statuses == [200]
 
 
 def test_the_public_status_list_is_built_once_however_often_it_is_asked(

@@ -3,15 +3,20 @@ template, and the OpenAPI document served at /docs."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.http import create_app
+from api.http.routes import health
 from card_service.clients import Role
-from card_service.office import EphemeralOffice
-from tests.http.conftest import auth
+from card_service.office import EphemeralOffice, readiness
+from tests.dbfixtures import NOW
+from tests.http.conftest import auth, fake_authenticate
 
 
 def test_healthz(client: TestClient) -> None:
@@ -41,10 +46,74 @@ def test_readyz_fails_with_the_database(
     assert response.json()["database"] == {"status": "failed", "code": "register_unavailable"}
 
 
-def test_readyz_reports_the_shared_state(
-    office: EphemeralOffice, client: TestClient, monkeypatch: pytest.MonkeyPatch
+class Clock:
+    """The app's clock, moved by the test (``/readyz`` answers are reused within a second
+    of it)."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def clocked(office: EphemeralOffice, clock: Clock) -> Iterator[TestClient]:
+    app = create_app(office, authenticate=fake_authenticate, now=clock)
+    with TestClient(app, raise_server_exceptions=False) as made:
+        yield made
+
+
+def test_readyz_probes_once_per_window(
+    office: EphemeralOffice,
+    clocked: TestClient,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """``/readyz`` is public: a flood of it must not ask the register, the key store and
+    the readers each time.  Within ``Limits.ready_cache`` (1 s of the app's clock) the
+    answer is reused - a failing one too - then probed again."""
+    probes: list[object] = []
+
+    def counting(office: object) -> object:
+        probes.append(office)
+        return readiness(office)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(health, "readiness", counting)
+    answers = {clocked.get("/readyz").status_code for _ in range(25)}
+    assert answers == {200} and len(probes) == 1
+    clock.advance(0.5)
+    assert clocked.get("/readyz").status_code == 200 and len(probes) == 1
+
+    def down(*args: object, **kwargs: object) -> bool:
+        raise ConnectionError("redis://secret@host")
+
+    monkeypatch.setattr(office, "_shared_state", SimpleNamespace(health=down))
+    clock.advance(0.6)  # a new window: probed again, and the failure is reused in turn
+    answers = {clocked.get("/readyz").status_code for _ in range(25)}
+    assert answers == {503} and len(probes) == 2
+    clock.advance(-5)  # a clock that went back starts a new window
+    assert clocked.get("/readyz").status_code == 503 and len(probes) == 3
+
+
+def test_readyz_reports_the_shared_state(
+    office: EphemeralOffice,
+    clocked: TestClient,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = clocked
+
     def state(**health: object) -> SimpleNamespace:
+        clock.advance(2)  # past the reuse window of the last answer
         return SimpleNamespace(health=lambda: health)
 
     healthy = state(backend="redis", ready=True, degraded=False)
@@ -73,6 +142,7 @@ def test_readyz_reports_the_shared_state(
         raise ConnectionError("redis://secret@host")
 
     monkeypatch.setattr(office, "_shared_state", SimpleNamespace(health=down))
+    clock.advance(2)
     response = client.get("/readyz")
     assert response.status_code == 503 and "secret" not in response.text
     assert response.json()["shared_state"]["status"] == "failed"
@@ -117,3 +187,25 @@ def test_openapi_is_served(client: TestClient) -> None:
     assert issuance["requestBody"]["content"]["application/json"]["example"]["format"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_every_keyed_operation_with_a_body_declares_the_body_timeout(client: TestClient) -> None:
+    """``BodyLimits`` answers 408 ``body_timeout`` to a body that stops arriving: every
+    keyed operation with a body says so (a problem document, with an example)."""
+    document = client.get("/openapi.json").json()
+    with_body = {
+        (path, method): operation
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation and "x-permit-roles" in operation
+    }
+    assert ("/v1/verifications", "post") in with_body
+    assert ("/v1/applications", "post") in with_body
+    for where, operation in with_body.items():
+        declared = operation["responses"].get("408")
+        assert declared is not None, where
+        content = declared["content"]["application/problem+json"]
+        assert content["schema"] == {"$ref": "#/components/schemas/Problem"}, where
+        assert content["example"]["status"] == 408 and content["example"]["code"] == "body_timeout"
+    # and only there: a route without a body has no body to wait for
+    assert "408" not in document["paths"]["/v1/permits/{number}"]["get"]["responses"]

@@ -6,6 +6,7 @@ bad download refused with one line, nothing written."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -144,6 +145,38 @@ def test_a_bank_verifies_offline_with_two_downloads(
     assert report["status_list_problem"] == "no_list"
     # the bank's machine never had a key store or a register
     assert not bank_home.exists()
+
+
+def test_a_list_for_another_uri_says_nothing_of_the_records(
+    issuer: EphemeralOffice,
+    issued: tuple[str, str],
+    url: str,
+    clock: Clock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The records name ``URI`` (``PERMIT_STATUS_LIST_URI`` when they were issued); the
+    operator then changes it: the list the office serves has another ``sub``, and says
+    nothing of the cards already out - STATUS_UNKNOWN ``wrong_uri``, for the revoked permit
+    too (never VALID, never REVOKED).  Hence: set it to the list's public URL before the
+    first issuance, and keep it."""
+    bank_office(monkeypatch, tmp_path / "bank", issuer, clock)
+    _, revoked = issued
+    issuer.revoke(revoked, "stolen", clock())
+    monkeypatch.setattr(issuer, "settings", dataclasses.replace(issuer.settings,
+                        status_list_uri="https://elsewhere.example/v1/status-list"))  # fmt: skip
+    clock.advance(dt.timedelta(seconds=31))  # the service rebuilds its list every 30 s
+    trust = tmp_path / "trust"
+    assert main(["trust", "fetch", url, str(trust), "--json"]) == 0, capsys.readouterr().err
+    fetched = json.loads(capsys.readouterr().out)
+    assert fetched["status_list"]["uri"] == "https://elsewhere.example/v1/status-list"
+    status_list = str(trust / "status-list.cwt")
+    for slot in (0, 1):
+        code, report = verify(READER.format(slot), "--trust", str(trust),
+                              "--status-list", status_list, capsys=capsys)  # fmt: skip
+        assert (code, report["verdict"]) == (3, "STATUS_UNKNOWN"), report
+        assert [r["code"] for r in report["record"]["reasons"]] == ["status_unknown_wrong_uri"]
 
 
 def test_verify_offline_text_output(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 
 from api.http import create_app
 from card_service.clients import ApiClient, Role, Unauthenticated
@@ -190,6 +191,62 @@ def test_shared_store_down_is_503_and_never_valid(
     response = rp.post("/v1/verifications", json=body, headers=BANK)
     assert_problem(response, 503, "shared_state_unavailable")
     assert "VALID" not in response.text
+
+
+def _register_down(*args: object, **kwargs: object) -> object:
+    raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+
+def test_a_503_after_the_nonce_was_spent_never_lets_the_nonce_pass_again(
+    office: EphemeralOffice, rp: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 503 on ``POST /v1/verifications`` has already spent the nonce: the register fails
+    after the nonce was consumed -> 503; the terminal retries the same presentation -> the
+    nonce is replayed (INVALID), never VALID: it must ask a new challenge."""
+    reader, _ = _issued(office)
+    body = _body(office, reader, _challenge(rp, BANK)["nonce"], "full_name")
+    for register in (office.reader_register(), office.station.register):
+        monkeypatch.setattr(register, "permit_facts", _register_down)
+    response = rp.post("/v1/verifications", json=body, headers=BANK)
+    assert_problem(response, 503, "register_unavailable")
+    monkeypatch.undo()  # the register answers again
+    again = rp.post("/v1/verifications", json=body, headers=BANK)
+    assert again.status_code == 200, again.text
+    answer = again.json()
+    assert (answer["verdict"], answer["challenge"]) == ("INVALID", "replayed")
+    assert [r["code"] for r in answer["reasons"]] == ["challenge_replayed"]
+    assert answer["elements"] == {}
+    # a new challenge, the same card: VALID
+    fresh = _body(office, reader, _challenge(rp, BANK)["nonce"], "full_name")
+    assert rp.post("/v1/verifications", json=fresh, headers=BANK).json()["verdict"] == "VALID"
+
+
+class _AnswerLost:
+    """A shared store that spends the nonce and then does not answer (the reply lost)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def consume(self, nonce: str, client_id: str, now: dt.datetime) -> ChallengeOutcome:
+        self.store.consume(nonce, client_id, now)
+        raise SharedStateUnavailable("the shared store did not answer")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def test_a_shared_store_503_may_have_spent_the_nonce(
+    office: EphemeralOffice, rp: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader, _ = _issued(office)
+    body = _body(office, reader, _challenge(rp, BANK)["nonce"], "full_name")
+    state = office.shared_state
+    lossy = SharedState(state.backend, _AnswerLost(state.challenges), state.limiter)
+    monkeypatch.setattr(office, "_shared_state", lossy)
+    assert_problem(rp.post("/v1/verifications", json=body, headers=BANK), 503)
+    monkeypatch.undo()
+    answer = rp.post("/v1/verifications", json=body, headers=BANK).json()
+    assert (answer["verdict"], answer["challenge"]) == ("INVALID", "replayed")
 
 
 def test_openapi_documents_the_relying_routes(rp: TestClient) -> None:

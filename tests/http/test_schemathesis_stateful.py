@@ -9,11 +9,13 @@ route ignores would be ``ignored_auth``).  The office holds two issued cards and
 so links reach real permits; its rate limits are raised (the clock stands still here, so a
 limit's window never ends; tests/http/test_relying.py covers 429).
 
-The presentation's record is fuzzed as CBOR (tests/http/cbor_fuzz.py).
+The presentation's record is fuzzed as CBOR (tests/http/cbor_fuzz.py).  The run must have
+chained a challenge into a verification: a nonce a challenge issued, spent (``consumed``).
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,15 +93,42 @@ def _role_for(method: str, path: str) -> Role | None:
     return None
 
 
-class Stateful(schema.as_state_machine()):  # type: ignore[misc]
-    """Each call with a key of a role the route admits; the stateless test's exclusions."""
+#: What the run did with challenges: the nonces answered by ``POST /v1/challenges`` and,
+#: per ``POST /v1/verifications``, its body's nonce, status and ``challenge`` outcome.
+ISSUED: set[str] = set()
+SPENT: list[tuple[str | None, int, str | None]] = []
 
-    def get_call_kwargs(self, case: Case) -> dict[str, Any]:
+
+def _json(response: Response) -> Any:
+    try:
+        return json.loads(response.content or b"null")
+    except ValueError:
+        return None
+
+
+class _Calls:
+    """Each call with a key of a role the route admits; the stateless test's exclusions.
+    Records the challenges issued and the nonces verifications spent."""
+
+    recorder: Any
+
+    def after_call(self, response: Response, case: Case[Any]) -> None:
+        answer = _json(response)
+        if (case.method.upper(), case.path) == _CHALLENGE:
+            if response.status_code == 201 and isinstance(answer, dict):
+                ISSUED.add(str(answer.get("nonce")))
+        elif (case.method.upper(), case.path) == _VERIFY:
+            body = case.body if isinstance(case.body, dict) else {}
+            nonce = body.get("nonce")
+            outcome = answer.get("challenge") if isinstance(answer, dict) else None
+            SPENT.append((nonce if isinstance(nonce, str) else None, response.status_code, outcome))
+
+    def get_call_kwargs(self, case: Case[Any]) -> dict[str, Any]:
         role = _role_for(case.method, case.path)
         return {"headers": auth(role) if role is not None else {}}
 
     def validate_response(
-        self, response: Response, case: Case, additional_checks: Any = None, **kwargs: Any
+        self, response: Response, case: Case[Any], additional_checks: Any = None, **kwargs: Any
     ) -> None:
         case.validate_response(
             response,
@@ -109,6 +138,20 @@ class Stateful(schema.as_state_machine()):  # type: ignore[misc]
             transport_kwargs=kwargs or None,
             recorder=self.recorder,
         )
+
+
+_CHALLENGE, _VERIFY = ("POST", "/v1/challenges"), ("POST", "/v1/verifications")
+
+
+class Stateful(_Calls, schema.as_state_machine()):  # type: ignore[misc]
+    """Every operation, following every link."""
+
+
+_RELYING = schema.include(path=[_CHALLENGE[1], _VERIFY[1]], method="POST")
+
+
+class ChallengeChain(_Calls, _RELYING.as_state_machine()):  # type: ignore[misc]
+    """The relying party's two operations only: the link between them is followed often."""
 
 
 def test_the_record_field_is_fuzzed_as_cbor() -> None:
@@ -121,3 +164,16 @@ def test_the_record_field_is_fuzzed_as_cbor() -> None:
 
 def test_links_are_followed_statefully() -> None:
     Stateful.run(settings=settings(max_examples=60, stateful_step_count=8, deadline=None))
+
+
+def test_a_challenge_chains_into_a_verification() -> None:
+    """The ``VerifyPresentation`` link is followed: a verification spent a nonce that a
+    challenge of the run had just issued, and the shared store took it as that challenge's
+    (``consumed``), not as unknown.  (A link whose body expression names another field
+    leaves only unknown nonces: this test fails.)"""
+    ISSUED.clear()
+    SPENT.clear()
+    ChallengeChain.run(settings=settings(max_examples=30, stateful_step_count=6, deadline=None))
+    chained = [(status, outcome) for nonce, status, outcome in SPENT if nonce in ISSUED]
+    assert chained, (len(ISSUED), SPENT[:10])
+    assert any(status == 200 and outcome == "consumed" for status, outcome in chained), chained

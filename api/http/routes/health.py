@@ -3,19 +3,22 @@ register, key store, readers and shared store), ``/metrics`` (Prometheus text fo
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from card_service.office import Check, readiness
 
-from ..deps import call, services_of
+from ..deps import Clock, call, services_of
 from ..metrics import CONTENT_TYPE_LATEST, HttpMetrics
 from ..models import CheckModel, Health, Readiness
 
-__all__ = ["PUBLIC_PATHS", "router"]
+__all__ = ["PUBLIC_PATHS", "ReadinessCache", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,43 @@ def _shared_state(office: Any) -> tuple[CheckModel | None, CheckModel | None]:
     return healthy, limits
 
 
+class ReadinessCache:
+    """The last readiness answer, reused for ``window`` seconds of the app's clock.
+
+    ``/readyz`` is public (no key, so no rate limit): without it a flood of probes would
+    each ask the register, open the key store and list the readers.  Probes run one at a
+    time (a request arriving while one runs waits for it and takes its answer); a clock
+    that went back starts a new window.  A probe that fails (the request timeout) is not
+    kept: the next request probes again."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._lock: anyio.Lock | None = None
+        self._last: tuple[dt.datetime, Readiness] | None = None
+
+    async def get(self, now: Clock, probe: Callable[[], Awaitable[Readiness]]) -> Readiness:
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            at = now()
+            if self._last is not None:
+                age = (at - self._last[0]).total_seconds()
+                if 0 <= age < self.window:
+                    return self._last[1]
+            answer = await probe()
+            self._last = (at, answer)
+            return answer
+
+
+def _readiness_cache(request: Request) -> ReadinessCache:
+    state = request.app.state
+    cache = getattr(state, "readiness", None)
+    if cache is None:
+        cache = state.readiness = ReadinessCache(services_of(request).limits.ready_cache)
+    assert isinstance(cache, ReadinessCache)
+    return cache
+
+
 def _check(check: Check) -> CheckModel:
     return CheckModel.model_validate({"status": check.status, "code": check.code})
 
@@ -74,6 +114,8 @@ def _check(check: Check) -> CheckModel:
     "/readyz",
     response_model=Readiness,
     summary="The office can serve: register, keys, readers, shared store",
+    description="Public. The answer is reused for a second (`Limits.ready_cache`): a flood "
+    "of probes asks the register, the key store and the readers once a second at most.",
     responses={503: {"model": Readiness, "description": "not ready (see the failed check)"}},
 )
 async def readyz(request: Request) -> JSONResponse:
@@ -93,7 +135,10 @@ async def readyz(request: Request) -> JSONResponse:
             rate_limits=limits,
         )
 
-    answer = await call(services, probe)
+    async def probed() -> Readiness:
+        return await call(services, probe)
+
+    answer = await _readiness_cache(request).get(services.now, probed)
     return JSONResponse(answer.model_dump(mode="json"), status_code=200 if answer.ready else 503)
 
 

@@ -11,7 +11,7 @@ from ..deps import Officer, actor_of, call, services_of
 from ..models import Permit, RevocationRequest, Revoked
 from ..openapi import authenticated
 from ..problems import request_id_of
-from ..sse import issuance_stream
+from ..sse import issuance_slots, issuance_stream
 from .common import (
     APPLICATION_BODY,
     ApplicationBody,
@@ -65,7 +65,9 @@ async def revoke(
     response_class=StreamingResponse,
     summary="Replace a permit: revoke it and issue its holder a new one, with live progress",
     description="The body is the holder's application document; the stream is that of an "
-    "issuance (`progress` events, then `result` with the new permit and its PIN letter).",
+    "issuance (`progress` events, then `result` with the new permit and its PIN letter), "
+    "and counts against the same per-client cap of open issuance streams (429 "
+    "`too_many_streams`).",
     responses={**ISSUANCE_STREAM, **authenticated(404, 409, 503)},
     openapi_extra=APPLICATION_BODY,
 )
@@ -86,5 +88,7 @@ async def replace(
         services,
         lambda: office.replace(number, reason, application, reader, services.now()),
         request_id=request_id_of(request),
+        slots=issuance_slots(request),
+        client_id=client.client_id,
         replaced=number,
     )

@@ -11,7 +11,7 @@ from ..deps import Counter, Officer, call, services_of
 from ..models import Endorsed, Reader
 from ..openapi import authenticated
 from ..problems import request_id_of
-from ..sse import SSE_EVENT_SCHEMA, SSE_MEDIA_TYPE, issuance_stream
+from ..sse import SSE_EVENT_SCHEMA, SSE_MEDIA_TYPE, issuance_slots, issuance_stream
 from .common import APPLICATION_BODY, ApplicationBody, ReaderName, ReadersHere, application_for_card
 
 __all__ = ["ISSUANCE_STREAM", "router"]
@@ -65,7 +65,8 @@ async def list_readers(client: Counter, request: Request) -> list[Reader]:
     "one) and issues the permit. The reader and the application are checked before the "
     "stream starts (a problem response); a failure during issuance is the stream's `error` "
     "event. The final `result` carries the holder's PIN letter (PIN and PUK), once: the "
-    "service never logs or stores it (docs/http-api.md).",
+    "service never logs or stores it (docs/http-api.md). A client holds at most a few "
+    "issuance streams at once (429 `too_many_streams` with `Retry-After` beyond).",
     responses={**ISSUANCE_STREAM, **authenticated(404, 409, 503)},
     openapi_extra=APPLICATION_BODY,
 )
@@ -87,6 +88,8 @@ async def issue(
         services,
         lambda: office.issue(application, reader, services.now(), application_id=application_id),
         request_id=request_id_of(request),
+        slots=issuance_slots(request),
+        client_id=client.client_id,
     )
 
 

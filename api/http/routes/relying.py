@@ -42,7 +42,10 @@ async def challenge(client: Challenger, request: Request) -> ChallengeIssued:
     "element outside the client's disclosure scope is refused (403 "
     "`presentation_out_of_scope`). Otherwise the verdict, its reasons and only the scoped "
     "elements. Every verification goes to the audit log before the answer; a shared store "
-    "that does not answer is 503 (never VALID).",
+    "that does not answer is 503 (never VALID). A 503 (shared store, register or audit log "
+    "unavailable) has already spent the nonce, or may have: the same presentation again "
+    "is `INVALID` `challenge_replayed`, so the terminal must ask a new challenge and have "
+    "the card answer it.",
     responses=authenticated(503),
 )
 async def verification(
