@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import weakref
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from card_service.audit import append
 from card_service.register.models import ApiClientRecord
+from card_service.register.prepared import PreparedRead
 from card_service.register.store import Store, write
 from card_service.register.types import require_utc
 
@@ -39,7 +41,15 @@ from .keys import (
     parse_key,
 )
 from .rules import check_actor, check_expiry, check_name, check_role, check_scope
-from .views import ClientStatus, ClientView, CreatedClient, client_of, status_at, view_of
+from .views import (
+    ClientRow,
+    ClientStatus,
+    ClientView,
+    CreatedClient,
+    client_of,
+    status_at,
+    view_of,
+)
 
 __all__ = [
     "authenticate",
@@ -50,6 +60,19 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: :func:`authenticate`'s look-up: the columns of :class:`~.views.ClientRow`, by client id.
+_BY_ID = select(
+    col(ApiClientRecord.client_id),
+    col(ApiClientRecord.name),
+    col(ApiClientRecord.role),
+    col(ApiClientRecord.scope),
+    col(ApiClientRecord.key_hash),
+    col(ApiClientRecord.expires_at),
+    col(ApiClientRecord.revoked_at),
+).where(col(ApiClientRecord.client_id) == bindparam("client_id"))
+#: One prepared look-up per store (a store is one engine: one per process).
+_reads: weakref.WeakKeyDictionary[Store, PreparedRead] = weakref.WeakKeyDictionary()
 
 
 def _audit(
@@ -187,12 +210,19 @@ def revoke_client(
 
 def authenticate(store: Store, key: object, now: dt.datetime) -> ApiClient:
     """The active client ``key`` belongs to; :class:`~card_service.clients.Unauthenticated`
-    (one message, whatever the cause) otherwise."""
+    (one message, whatever the cause) otherwise.
+
+    Every keyed request comes through here, so the row is read with a
+    :class:`~card_service.register.prepared.PreparedRead` (one statement, no session): a
+    revocation or expiry written by any process is seen by the very next request."""
     now = require_utc(now)
     client_id = parse_key(key)  # a malformed key never reaches the database
     assert isinstance(key, str)
-    with Session(store.engine) as session:
-        row: ApiClientRecord | None = session.get(ApiClientRecord, client_id)
+    read = _reads.get(store)
+    if read is None:
+        read = _reads.setdefault(store, PreparedRead(store.engine, _BY_ID))
+    found = read.one_or_none(client_id=client_id)
+    row = None if found is None else ClientRow(*found)
     matches = key_matches(key, DUMMY_HASH if row is None else row.key_hash)
     if row is None or not matches or status_at(row, now) is not ClientStatus.ACTIVE:
         log.debug("API key refused (client %s)", client_id)

@@ -30,13 +30,14 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from card_service.audit import NewEntry
 
 from . import applications, auditing, cards, endorsements, issuance, locking, revocations
 from .models import Permit, PermitState, Revocation
+from .prepared import PreparedRead
 from .residence import ResidenceStatus, effective_state, permit_residence
 from .revocations import REPLACE_REASONS, REVOKE_REASONS
 from .status import StatusEntries, status_entries
@@ -53,6 +54,18 @@ from .views import (
 
 __all__ = ["REPLACE_REASONS", "REVOKE_REASONS", "Register", "effective_state"]
 
+#: :meth:`Register.permit_facts`: the permit by number with its revocation, if any.
+_FACTS = (
+    select(
+        col(Permit.state),
+        col(Permit.issued_at),
+        col(Permit.mso_digest),
+        col(Revocation.effective_at),
+    )
+    .outerjoin(Revocation, col(Revocation.permit_id) == col(Permit.id))
+    .where(col(Permit.number) == bindparam("number"))
+)
+
 
 class Register(Store):
     """The register of record on one database (one instance per process is enough).
@@ -62,6 +75,7 @@ class Register(Store):
     """
 
     _group: auditing.GroupCommit | None = None
+    _facts: PreparedRead | None = None
     _group_lock = threading.Lock()
 
     # -- applications ---------------------------------------------------------------------
@@ -237,19 +251,12 @@ class Register(Store):
 
     def permit_facts(self, permit_number: str) -> PermitFacts | None:
         """What a verifier checks a presented record against (state, issuance, MSO digest,
-        revocation), in one query; ``None`` for a number the register does not hold."""
-        stmt = (
-            select(
-                col(Permit.state),
-                col(Permit.issued_at),
-                col(Permit.mso_digest),
-                col(Revocation.effective_at),
-            )
-            .outerjoin(Revocation, col(Revocation.permit_id) == col(Permit.id))
-            .where(col(Permit.number) == permit_number)
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(stmt).one_or_none()
+        revocation), in one query; ``None`` for a number the register does not hold.
+
+        On the hot path of every verification: a :class:`.prepared.PreparedRead`."""
+        if self._facts is None:
+            self._facts = PreparedRead(self.engine, _FACTS)
+        row = self._facts.one_or_none(number=permit_number)
         if row is None:
             return None
         return PermitFacts(PermitState(row[0]), row[1], row[2], row[3])
