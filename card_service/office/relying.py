@@ -347,7 +347,7 @@ class RelyingUseCases(OfficeCore):
                     "the register holds no issued permit with this number",
                 )
             )
-        elif view.mso_digest != digests_of(record).mso:
+        elif view.mso_digest != (result.mso_digest or digests_of(record).mso):
             extra.append(
                 Reason(
                     "register_record_mismatch",

@@ -199,8 +199,9 @@ class Verifier:
 
         card_ok = check_card_proof(mso.device_key, card_proof, require_card_proof, reasons)
 
+        digest = mso_digest(auth.payload)
         count, status = check_endorsements(
-            endorsements, elements, mso_digest(auth.payload), now, self._signers, reasons
+            endorsements, elements, digest, now, self._signers, reasons
         )
         if status is not None and status.suspended:
             reasons.append(
@@ -229,6 +230,7 @@ class Verifier:
             status_index=None if mso.status is None else mso.status.idx,
             status_uri=None if mso.status is None else mso.status.uri,
             record_format=1 if mso.version == MSO_VERSION_1 else 2,
+            mso_digest=digest.hex(),
         )
 
     def _check_status(self, mso: MsoInfo, now: dt.datetime, reasons: list[Reason]) -> None:
