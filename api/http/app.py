@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from card_service.office import Office
 
-from .deps import Authenticator, Clock, Limits, Services, office_authenticator
+from .deps import Authenticator, Clock, Limits, Services, office_authenticator, rate_classes
 from .metrics import HttpMetrics
 from .middleware import BodyLimits, Metrics, RequestContext, RequireCredentials
 from .openapi import api_routes, declared_roles, install_openapi, other_routes
@@ -145,6 +145,10 @@ def create_app(
         problem_base=problem_base,
         public=lambda path: path in PUBLIC_PATHS,
         authenticate=lambda key: services.authenticate(key, services.now()),
+        count=lambda client, rate_class: office.shared_state.limiter.hit(
+            client.client_id, rate_class, services.now()
+        ),
+        rate_class=rate_classes(app.routes),
     )
     app.add_middleware(Metrics, metrics=app.state.metrics)
     app.add_middleware(RequestContext, problem_base=problem_base)

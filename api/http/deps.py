@@ -13,20 +13,23 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
 from fastapi import Depends, Request, Security
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from card_service.clients import ApiClient, Forbidden, Role, Unauthenticated
 from card_service.office import Office
 from permit_errors import ErrorKind, PermitError
 
-from .middleware import CLIENT_STATE
+from .middleware import CLIENT_STATE, RATE_STATE, CountedRequest, RateClassifier
 
 __all__ = [
     "ROUTE_CLASSES",
@@ -47,6 +50,8 @@ __all__ = [
     "actor_of",
     "call",
     "office_authenticator",
+    "rate_class_of",
+    "rate_classes",
     "require",
     "services_of",
 ]
@@ -157,9 +162,12 @@ bearer = HTTPBearer(
 class RoleGuard:
     """The dependency of :func:`require`: authenticate the bearer key, admit only
     ``roles``, then count the request against the client's rate limit of ``rate_class``
-    (every keyed route is rate-limited: 429 ``rate_limited`` with ``Retry-After``).  Sync on
-    purpose: FastAPI runs it in a worker thread (the authenticator may read the register,
-    the limiter may ask Redis)."""
+    (every keyed route is rate-limited: 429 ``rate_limited`` with ``Retry-After``).
+
+    The authentication and the count normally happened in the middleware
+    (:class:`~.middleware.RequireCredentials`, one worker-thread hop for both, before the
+    body is read); the guard only decides on them.  Whatever the middleware did not do for
+    this route's class, the guard does itself, in a worker thread."""
 
     def __init__(self, roles: frozenset[Role], rate_class: str = "default") -> None:
         if not roles:
@@ -169,7 +177,7 @@ class RoleGuard:
         self.roles = roles
         self.rate_class = rate_class
 
-    def __call__(
+    async def __call__(
         self,
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
@@ -177,22 +185,65 @@ class RoleGuard:
         if credentials is None or not credentials.credentials:
             raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
         services = services_of(request)
-        # authenticated before the request was read (middleware.RequireCredentials)
-        client = getattr(request.state, CLIENT_STATE, None)
-        if not isinstance(client, ApiClient):
-            client = services.authenticate(credentials.credentials, services.now())
+        # authenticated, and counted against this route's class, before the request was
+        # read (middleware.RequireCredentials): one worker-thread hop for both
+        found = getattr(request.state, CLIENT_STATE, None)
+        client: ApiClient
+        if isinstance(found, ApiClient):
+            client = found
+        else:
+            client = await anyio.to_thread.run_sync(
+                services.authenticate, credentials.credentials, services.now()
+            )
         request.state.client_id = client.client_id
         if client.role not in self.roles:
             raise Forbidden(f"the {client.role} role may not use this route")
-        decision = services.office.shared_state.limiter.hit(
-            client.client_id, self.rate_class, services.now()
-        )
+        counted = getattr(request.state, RATE_STATE, None)
+        if isinstance(counted, CountedRequest) and counted.rate_class == self.rate_class:
+            decision = counted.decision
+        else:  # not counted for this class on the way in: count it now, never skip it
+            decision = await anyio.to_thread.run_sync(
+                services.office.shared_state.limiter.hit,
+                client.client_id,
+                self.rate_class,
+                services.now(),
+            )
         if not decision.allowed:
             raise RateLimited(
                 f"too many {self.rate_class} requests: retry in {decision.retry_after_s} s",
                 decision.retry_after_s,
             )
         return client
+
+
+def rate_class_of(route: APIRoute) -> str | None:
+    """The rate class of the role guard of ``route`` (``None``: it has none)."""
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        if isinstance(dependant.call, RoleGuard):
+            return dependant.call.rate_class
+        stack.extend(dependant.dependencies)
+    return None
+
+
+def rate_classes(routes: Iterable[BaseRoute]) -> RateClassifier:
+    """For the middleware: the rate class of the guarded route a request will reach (the
+    first full match, as the router finds it), or ``None``.  Only a shortcut: the guard
+    counts the request itself when the middleware did not count it for its class."""
+    table = [
+        (route, found)
+        for route in routes
+        if isinstance(route, APIRoute) and (found := rate_class_of(route)) is not None
+    ]
+
+    def classify(scope: Scope) -> str | None:
+        for route, found in table:
+            if route.matches(scope)[0] is Match.FULL:
+                return found
+        return None
+
+    return classify
 
 
 def require(*roles: Role, rate_class: str = "default") -> RoleGuard:

@@ -18,6 +18,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -35,6 +36,21 @@ log = logging.getLogger(__name__)
 
 #: Where :class:`RequireCredentials` leaves the authenticated client (``request.state``).
 CLIENT_STATE = "authenticated_client"
+#: The request state key of the rate-limit count the middleware made (:class:`CountedRequest`).
+RATE_STATE = "counted_request"
+
+#: ``scope -> rate class`` of the guarded route a request will reach, or ``None``.
+RateClassifier = Callable[[Scope], "str | None"]
+
+
+@dataclass(frozen=True)
+class CountedRequest:
+    """A request counted against its client's limit of ``rate_class`` on the way in (the
+    route's guard decides on ``decision``: after its role check, so a 403 stays a 403)."""
+
+    rate_class: str
+    decision: Any
+
 
 REQUEST_ID_HEADER = b"x-request-id"
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{8,128}")
@@ -296,11 +312,23 @@ class RequireCredentials:
         problem_base: str,
         public: Callable[[str], bool],
         authenticate: Callable[[str], Any],
+        count: Callable[[Any, str], Any] | None = None,
+        rate_class: RateClassifier | None = None,
     ) -> None:
         self.app = app
         self.base = problem_base
         self.public = public
         self.authenticate = authenticate
+        self.count = count
+        self.rate_class = rate_class
+
+    def _admit(self, key: str, rate_class: str | None) -> tuple[Any, CountedRequest | None]:
+        """In a worker thread: the client of ``key`` and, for a guarded route, the request
+        counted against the client's limit (one hop for both)."""
+        client = self.authenticate(key)
+        if rate_class is None or self.count is None:
+            return client, None
+        return client, CountedRequest(rate_class, self.count(client, rate_class))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -312,16 +340,19 @@ class RequireCredentials:
         header = values[0] if len(values) == 1 else b""
         scheme, _, token = header.partition(b" ")
         key = token.strip().decode("latin-1") if scheme.lower() == b"bearer" else ""
+        rate_class = self.rate_class(scope) if self.rate_class and kind == "http" else None
         try:
             if not key:
                 raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
-            client = await anyio.to_thread.run_sync(self.authenticate, key)
+            client, counted = await anyio.to_thread.run_sync(self._admit, key, rate_class)
         except PermitError as exc:
             if kind == "websocket":  # refused before the handshake: the server answers 403
                 await send({"type": "websocket.close", "code": 1008})
                 return
             await self._refuse(scope, send, exc)
             return
+        if counted is not None:
+            scope.setdefault("state", {})[RATE_STATE] = counted
         scope.setdefault("state", {})[CLIENT_STATE] = client
         if kind == "websocket":
             await self.app(scope, receive, send)
