@@ -18,10 +18,10 @@ from fastapi import FastAPI
 
 from card_service.office import Office
 
-from .deps import Authenticator, Clock, Limits, Services, office_authenticator, rate_classes
+from .deps import Authenticator, Clock, Limits, Services, office_authenticator
 from .metrics import HttpMetrics
 from .middleware import BodyLimits, Metrics, RequestContext, RequireCredentials
-from .openapi import api_routes, declared_roles, install_openapi, other_routes
+from .openapi import api_routes, declared_roles, install_openapi, other_routes, rate_classes
 from .problems import DEFAULT_PROBLEM_BASE, install_handlers
 from .routes import (
     applications,
@@ -148,7 +148,7 @@ def create_app(
         count=lambda client, rate_class: office.shared_state.limiter.hit(
             client.client_id, rate_class, services.now()
         ),
-        rate_class=rate_classes(app.routes),
+        rate_class=rate_classes(app),
     )
     app.add_middleware(Metrics, metrics=app.state.metrics)
     app.add_middleware(RequestContext, problem_base=problem_base)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -22,14 +22,12 @@ import anyio.to_thread
 from fastapi import Depends, Request, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.routing import BaseRoute, Match
-from starlette.types import Scope
 
 from card_service.clients import ApiClient, Forbidden, Role, Unauthenticated
 from card_service.office import Office
 from permit_errors import ErrorKind, PermitError
 
-from .middleware import CLIENT_STATE, RATE_STATE, CountedRequest, RateClassifier
+from .middleware import CLIENT_STATE, RATE_STATE, CountedRequest
 
 __all__ = [
     "ROUTE_CLASSES",
@@ -51,7 +49,6 @@ __all__ = [
     "call",
     "office_authenticator",
     "rate_class_of",
-    "rate_classes",
     "require",
     "services_of",
 ]
@@ -225,25 +222,6 @@ def rate_class_of(route: APIRoute) -> str | None:
             return dependant.call.rate_class
         stack.extend(dependant.dependencies)
     return None
-
-
-def rate_classes(routes: Iterable[BaseRoute]) -> RateClassifier:
-    """For the middleware: the rate class of the guarded route a request will reach (the
-    first full match, as the router finds it), or ``None``.  Only a shortcut: the guard
-    counts the request itself when the middleware did not count it for its class."""
-    table = [
-        (route, found)
-        for route in routes
-        if isinstance(route, APIRoute) and (found := rate_class_of(route)) is not None
-    ]
-
-    def classify(scope: Scope) -> str | None:
-        for route, found in table:
-            if route.matches(scope)[0] is Match.FULL:
-                return found
-        return None
-
-    return classify
 
 
 def require(*roles: Role, rate_class: str = "default") -> RoleGuard:

@@ -10,10 +10,13 @@ import fastapi.routing
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from starlette.routing import compile_path
+from starlette.types import Scope
 
 from .admin_models import ReaderEventModel
-from .deps import RoleGuard
+from .deps import RoleGuard, rate_class_of
 from .links import install_links
+from .middleware import RateClassifier
 from .models import Issued, PinLetter, Progress
 from .problems import PROBLEM_MEDIA_TYPE, TITLES, FieldError, Problem
 
@@ -25,6 +28,7 @@ __all__ = [
     "errors",
     "install_openapi",
     "other_routes",
+    "rate_classes",
 ]
 
 _WHY: dict[int, str] = {
@@ -126,6 +130,29 @@ def declared_roles(route: APIRoute) -> frozenset[str] | None:
             return frozenset(r.value for r in dependant.call.roles)
         stack.extend(dependant.dependencies)
     return None
+
+
+def rate_classes(app: FastAPI) -> RateClassifier:
+    """For the middleware: the rate class of the guarded route a request will reach (the
+    first route whose method and full path match), or ``None``.  Only a shortcut: the
+    guard counts the request itself when the middleware did not count it for its class."""
+    table = [
+        (compile_path(info.path)[0], info.methods, found)
+        for info in api_routes(app)
+        if (found := rate_class_of(info.route)) is not None
+    ]
+
+    def classify(scope: Scope) -> str | None:
+        path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        method = scope.get("method")
+        for pattern, methods, found in table:
+            if method in methods and pattern.match(path):
+                return found
+        return None
+
+    return classify
 
 
 def install_openapi(app: FastAPI) -> None:
