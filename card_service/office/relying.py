@@ -188,7 +188,7 @@ def _nonce_bytes(nonce: str) -> bytes:
     return base64.urlsafe_b64decode(nonce + "=")
 
 
-def _carried_elements(record: bytes) -> set[str] | None:
+def _carried_elements(record: bytes) -> frozenset[str] | None:
     """The element identifiers the presentation carries, in any namespace, including items
     that are not in the issuer's encoding (an out-of-scope element re-encoded is still
     carried: refused, not merely MALFORMED); ``None``: not parseable, the verifier will say
@@ -197,7 +197,7 @@ def _carried_elements(record: bytes) -> set[str] | None:
         parsed = parse_record(record)
     except RecordFormatError:
         return None
-    return {entry.identifier for entry in parsed.entries if isinstance(entry, ParsedItem)}
+    return frozenset(e.identifier for e in parsed.entries if isinstance(e, ParsedItem))
 
 
 class RelyingUseCases(OfficeCore):
@@ -241,13 +241,6 @@ class RelyingUseCases(OfficeCore):
             self._audit_relying(None, f"failed:challenge_{outcome.value}", audit_actor, now)
             return answer
         allowed = disclosed_scope(client)
-        carried = _carried_elements(presentation.record)
-        if carried is not None and not carried <= allowed:
-            self._audit_relying(None, "refused:out_of_scope", audit_actor, now)
-            raise OutOfScope(
-                "the presentation carries elements outside this client's disclosure scope: "
-                "present only " + ", ".join(sorted(allowed))
-            )
         nonce = _nonce_bytes(presentation.nonce)
         result = self._relying(now).verify(
             presentation.record,
@@ -256,6 +249,17 @@ class RelyingUseCases(OfficeCore):
             card_proof=CardProof(nonce, presentation.card_signature),
             require_card_proof=True,
         )
+        # the verifier parsed the items already; a record it could not take that far is
+        # parsed here (an out-of-scope element is refused even in a broken record)
+        carried = result.carried
+        if carried is None:
+            carried = _carried_elements(presentation.record)
+        if carried is not None and not carried <= allowed:
+            self._audit_relying(None, "refused:out_of_scope", audit_actor, now)
+            raise OutOfScope(
+                "the presentation carries elements outside this client's disclosure scope: "
+                "present only " + ", ".join(sorted(allowed))
+            )
         number = result.elements.get("permit_number")
         if isinstance(number, str) and result.verdict not in (Verdict.FORGED, Verdict.MALFORMED):
             try:

@@ -112,6 +112,9 @@ class VerificationResult:
     #: SHA-256 (hex) of the record's MobileSecurityObjectBytes, once the MSO parsed: what the
     #: register holds for the record it issued (the verifier has hashed it already).
     mso_digest: str | None = None
+    #: The element identifiers the record carries (every namespace, whether or not in the
+    #: issuer's encoding), once its items parsed: what a disclosure scope is checked on.
+    carried: frozenset[str] | None = None
 
     @property
     def valid(self) -> bool:
