@@ -234,6 +234,8 @@ def _pin_puk(log: SecretLog) -> None:
         log.secret("pin" if args[0] == 6 else "puk", result)
 
     _wrap(log, "card_service.workflows.issuance.random_digits", digits)
+    # the new PIN letter of a resumed lock-pending issuance (issuance_common.new_pin_letter)
+    _wrap(log, "card_service.workflows.issuance_common.random_digits", digits)
 
 
 def _api_keys(log: SecretLog) -> None:

@@ -100,6 +100,13 @@ def reconcile_at_start(office: Office, now: dt.datetime, older_than: float) -> N
         return
     for outcome in outcomes:
         log.warning("start-up reconciliation: %s %s", outcome.permit_number, outcome.action)
+        if outcome.action == "lock_pending_new_pin_letter":
+            log.warning(
+                "start-up reconciliation: %s left for the officer: resume the issuance of "
+                "application %s with the card (a new PIN letter is printed)",
+                outcome.permit_number,
+                outcome.application_id,
+            )
     log.info("start-up reconciliation: %d pending issuance(s) handled", len(outcomes))
 
 

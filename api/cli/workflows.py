@@ -102,6 +102,12 @@ def run_issue(args: argparse.Namespace) -> int:
     print(f"issued permit {result.permit_number} on card {result.card_serial}")
     if result.pin is not None:
         print(f"PIN letter: PIN {result.pin}  PUK {result.puk}")
+    if result.pin_letter_lost:
+        print(
+            "PIN letter lost: the card was locked before its PIN letter was shown and a locked "
+            f"card's PIN cannot be reset; replace it (permit replace {result.permit_number} "
+            "--reason damaged)"
+        )
     return 0
 
 
@@ -196,4 +202,11 @@ def run_reconcile(args: argparse.Namespace) -> int:
         outcomes = office.reconcile(_now(), older_than=dt.timedelta(seconds=args.older_than))
     for outcome in outcomes:
         print(f"{outcome.permit_number}: {outcome.action}")
+        if outcome.action == "lock_pending_new_pin_letter":
+            # the card is in a reader, unlocked, its PIN letter never shown: the officer's
+            # resume sets a fresh PIN, locks the card and prints the new letter
+            print(
+                f"  resume with the card: permit issue --application-id "
+                f"{outcome.application_id} (prints a new PIN letter)"
+            )
     return 0

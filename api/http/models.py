@@ -113,8 +113,11 @@ class Issued(BaseModel):
     card_serial: str
     resumed: bool = False
     replaced_permit: str | None = None
-    #: ``None`` when a retry only finished locking (the first attempt set the PIN).
+    #: ``None`` when the issuance was already complete, or when ``pin_letter_lost``.
     pin_letter: PinLetter | None = None
+    #: The card was found locked with its lock unconfirmed: its PIN letter was never shown
+    #: and a locked card's PIN cannot be reset; replace the card for the PIN functions.
+    pin_letter_lost: bool = False
 
     @classmethod
     def of(cls, result: Any, *, replaced: str | None = None) -> Issued:
@@ -127,6 +130,7 @@ class Issued(BaseModel):
             resumed=bool(result.resumed),
             replaced_permit=replaced,
             pin_letter=letter,
+            pin_letter_lost=bool(getattr(result, "pin_letter_lost", False)),
         )
 
 

@@ -67,11 +67,14 @@ def lock_card(
     now: dt.datetime,
     actor: str,
     lock: Callable[[], None] | None,
+    *,
+    pin_reset: bool = False,
 ) -> None:
     """Lock the card of a lock-pending permit and confirm it, decided in one transaction:
     ``lock`` (the card command) runs inside it, after the locked permit row was found still
-    ISSUED on ``card_serial`` (else :class:`Superseded`); the full contract is on
-    :meth:`.service.Register.lock_card`."""
+    ISSUED on ``card_serial`` (else :class:`Superseded`); ``pin_reset``: the card was given
+    a fresh PIN and PUK before ``lock`` (audit ``card.pin_reset``, never the PIN itself).
+    The full contract is on :meth:`.service.Register.lock_card`."""
     now = require_utc(now)
 
     def work(session: Session) -> None:
@@ -85,6 +88,15 @@ def lock_card(
         if permit.card_locked_at is not None:
             return
         permit.card_locked_at = now
+        if pin_reset:
+            append(
+                session,
+                actor=actor,
+                action="card.pin_reset",
+                result="ok",
+                now=now,
+                permit_number=permit_number,
+            )
         append(
             session,
             actor=actor,

@@ -125,6 +125,7 @@ class Register(Store):
         actor: str = "issuer",
         *,
         lock: Callable[[], None] | None = None,
+        pin_reset: bool = False,
     ) -> None:
         """Lock the card of a lock-pending permit and confirm it, decided in one transaction.
 
@@ -136,8 +137,11 @@ class Register(Store):
         locked) or waits and sees the lock confirmed.  If ``lock`` raises, nothing is
         recorded (lock pending, as before).  Already confirmed: ``lock`` still runs (the
         caller's card holds the issued record) and nothing is recorded twice.
+        ``pin_reset``: the resumed issuance gave the card a fresh PIN and PUK (the first
+        attempt's PIN letter was never shown); recorded as ``card.pin_reset`` with the lock,
+        in the same transaction - no PIN, no PUK, the register keeps none.
         """
-        locking.lock_card(self, permit_number, card_serial, now, actor, lock)
+        locking.lock_card(self, permit_number, card_serial, now, actor, lock, pin_reset=pin_reset)
 
     def lock_pending(self, application_id: int | None = None) -> list[PermitView]:
         """ISSUED permits whose card is not confirmed locked (of one application if given),

@@ -30,7 +30,7 @@ import logging
 
 from card_service.card.access import CardAccess
 from card_service.card.session import PermitCardSession
-from card_service.card.wire import FileId, LifeCycle
+from card_service.card.wire import FileId
 from card_service.record import Verdict, Verifier, sign_record
 from card_service.record.errors import RecordError
 from card_service.record.status_ref import StatusReference
@@ -46,14 +46,16 @@ from card_service.register.views import PermitView, Reservation
 from .application import PermitApplication
 from .authenticate import AuthenticatedCard, authenticate_card
 from .card_state import CardCondition, CardStatus, classify_card
-from .cardops import RecordDigests, digests_of, read_and_verify, record_values
+from .cardops import RecordDigests, digests_of, read_and_verify
 from .errors import IssuanceError
 from .issuance_common import (
     CARD_FAILURES,
     IssuanceResult,
     check_application,
     concurrent,
+    new_pin_letter,
     random_digits,
+    readback_problem,
 )
 from .issuer import IssuerContext
 from .progress import ISSUANCE_STEPS, ProgressEvent, ProgressSink, Step, StepHook, utc
@@ -212,7 +214,9 @@ class IssuanceWorkflow:
     ) -> IssuanceResult:
         """Register ISSUED, card verified but not locked (or locked, unconfirmed): finish.
 
-        The card is authenticated (issuer channel open; a locked card also by its key)."""
+        The card is authenticated (issuer channel open; a locked card also by its key).
+        A lock-pending issuance never returned its PIN letter, so an unlocked card gets a
+        fresh PIN and PUK before it is locked, returned as the result's PIN letter."""
         number, status = view.number, card.status
         assert view.mso_digest is not None and view.record_digest is not None
         digests = RecordDigests(view.mso_digest, view.record_digest)
@@ -229,18 +233,33 @@ class IssuanceWorkflow:
                 raise IssuanceError(
                     "verify_failed", "the card does not hold the issued record", number
                 )
+            pin = puk = None
             if half:
+                pin, puk = new_pin_letter(session, self.issuer.key_provider)
                 self._step(Step.LOCK, number)
-            self._lock_card(session, number, status.serial_text, now, lock=half)
+            self._lock_card(session, number, status.serial_text, now, lock=half, pin_reset=half)
         except CARD_FAILURES as exc:
             raise IssuanceError(
                 "card_failed", f"card failure while locking: {type(exc).__name__}", number
             ) from None
         self._emit(Step.CONFIRM, "done", number, "resumed")
-        return IssuanceResult(number, status.serial_text, digests, resumed=True)
+        if half:
+            log.info("permit %s resumed: new PIN letter, card locked", number)
+        else:
+            log.warning("permit %s: lock confirmed, its PIN letter was lost", number)
+        return IssuanceResult(
+            number, status.serial_text, digests, pin, puk, resumed=True, pin_letter_lost=not half
+        )
 
     def _lock_card(
-        self, session: PermitCardSession, number: str, serial: str, now: dt.datetime, *, lock: bool
+        self,
+        session: PermitCardSession,
+        number: str,
+        serial: str,
+        now: dt.datetime,
+        *,
+        lock: bool,
+        pin_reset: bool = False,
     ) -> None:
         """Lock the card (if ``lock``) and confirm, in the register transaction that checks
         the permit is still ISSUED on this card; else ``concurrent_issuance``, card unlocked.
@@ -253,7 +272,9 @@ class IssuanceWorkflow:
             self._step(Step.CONFIRM, number)
 
         try:
-            self.register.lock_card(number, serial, now, self.issuer.actor, lock=lock_and_confirm)
+            self.register.lock_card(
+                number, serial, now, self.issuer.actor, lock=lock_and_confirm, pin_reset=pin_reset
+            )
         except Superseded:
             log.warning("permit %s was replaced or abandoned meanwhile: card not locked", number)
             raise concurrent(number) from None
@@ -312,7 +333,9 @@ class IssuanceWorkflow:
             self._step(Step.VERIFY, number)
             readback, _, result = read_and_verify(session, self.verifier, now)
             info = session.read_card_info()
-            problem = self._check(record, readback, result.verdict, info.life_cycle, number, serial)
+            problem = readback_problem(
+                record, readback, result.verdict, info.life_cycle, number, serial
+            )
             if problem or not (info.card_key_present and info.pin_set and info.puk_set):
                 raise IssuanceError(
                     problem or "incomplete", "read-back verification failed", number
@@ -354,26 +377,6 @@ class IssuanceWorkflow:
         if reservation.status_index is None:  # every reservation carries its row id
             raise IssuanceError("no_status_index", "the reservation has no status index")
         return StatusReference(reservation.status_index, self.issuer.status_list_uri)
-
-    @staticmethod
-    def _check(
-        record: bytes,
-        readback: bytes,
-        verdict: Verdict,
-        life_cycle: LifeCycle,
-        number: str,
-        serial: str,
-    ) -> str:
-        if readback != record:
-            return "readback_mismatch"
-        if verdict is not Verdict.VALID:
-            return "verify_failed"
-        if life_cycle is not LifeCycle.PERSONALISING:
-            return "life_cycle"
-        values = record_values(readback)
-        if values.get("permit_number") != number or values.get("card_serial") != serial:
-            return "wrong_binding"
-        return ""
 
     def _rollback(self, number: str, reason: str, now: dt.datetime) -> None:
         """Abandon the reservation; if the database fails too, reconciliation will."""

@@ -9,12 +9,16 @@ import secrets
 from dataclasses import dataclass, field
 
 from card_service.card.errors import CardError
+from card_service.card.scp03 import KeyProvider
+from card_service.card.session import PermitCardSession
+from card_service.card.wire import LifeCycle
+from card_service.record import Verdict
 from card_service.register.errors import ApplicationMismatch, NotFound
 from card_service.register.service import Register
 from reader_drivers.errors import ReaderError
 
 from .application import PermitApplication
-from .cardops import RecordDigests
+from .cardops import RecordDigests, record_values
 from .errors import IssuanceError
 
 __all__ = [
@@ -23,7 +27,9 @@ __all__ = [
     "IssuanceResult",
     "check_application",
     "concurrent",
+    "new_pin_letter",
     "random_digits",
+    "readback_problem",
 ]
 
 #: Errors of the card or the reader: the issuance on this card failed, roll it back.
@@ -44,11 +50,16 @@ class IssuanceResult:
     permit_number: str
     card_serial: str
     digests: RecordDigests
-    #: The initial PIN and PUK for the holder's PIN letter (``None`` when a retry only
-    #: finished locking: they were set by the first attempt).  Never logged.
+    #: The initial PIN and PUK for the holder's PIN letter.  Never logged.  A resumed
+    #: lock-pending issuance sets fresh ones (the first attempt's letter was never shown);
+    #: ``None`` when a retry found the issuance already complete.
     pin: str | None = field(default=None, repr=False)
     puk: str | None = field(default=None, repr=False)
     resumed: bool = False
+    #: A resumed issuance whose card was already locked (the confirmation was lost): its
+    #: PIN letter was never shown and a locked card's PIN cannot be reset - the holder
+    #: needs a replacement card for the PIN functions (docs/workflows.md).
+    pin_letter_lost: bool = False
 
 
 def check_application(
@@ -68,3 +79,42 @@ def check_application(
 
 def random_digits(count: int) -> str:
     return "".join(secrets.choice("0123456789") for _ in range(count))
+
+
+def new_pin_letter(session: PermitCardSession, keys: KeyProvider) -> tuple[str, str]:
+    """Set a fresh random PIN (6 digits) and PUK (8 digits) on a PERSONALISING card under
+    the issuer channel (opened if needed), as personalisation does; returns them for the
+    PIN letter.  Used when a lock-pending issuance is resumed: the PIN the first attempt set
+    was never shown to anyone, so it is replaced before the card is locked.  The values go
+    only to the caller - never to a log, an exception or the register."""
+    pin, puk = random_digits(6), random_digits(8)
+    if not session.issuer_channel_open:
+        session.select()
+        session.open_issuer_channel(keys)
+    session.set_pin(pin)
+    session.set_puk(puk)
+    info = session.read_card_info()
+    if not (info.pin_set and info.puk_set):
+        raise IssuanceError("incomplete", "the card did not take the new PIN and PUK")
+    return pin, puk
+
+
+def readback_problem(
+    record: bytes,
+    readback: bytes,
+    verdict: Verdict,
+    life_cycle: LifeCycle,
+    number: str,
+    serial: str,
+) -> str:
+    """Why the personalised card's read-back fails the issuance (``""``: it passes)."""
+    if readback != record:
+        return "readback_mismatch"
+    if verdict is not Verdict.VALID:
+        return "verify_failed"
+    if life_cycle is not LifeCycle.PERSONALISING:
+        return "life_cycle"
+    values = record_values(readback)
+    if values.get("permit_number") != number or values.get("card_serial") != serial:
+        return "wrong_binding"
+    return ""

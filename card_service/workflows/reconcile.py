@@ -3,10 +3,17 @@
 * register RESERVED: roll back - abandon the permit and wipe its card if it is in a reader
   and half-personalised.  Safe because a RESERVED permit's card is never locked (the
   workflow locks only after ``mark_issued``).
-* register ISSUED, lock pending (``card_locked_at`` unset): if the card is in a reader,
-  check it holds exactly the issued record (digests) and verifies, lock it, confirm.
-  If it is absent the permit stays lock-pending: the card cannot pass verification (not
-  locked); the next ``issue`` of the application replaces it, or an officer revokes it.
+* register ISSUED, lock pending (``card_locked_at`` unset): if the card is in a reader and
+  already locked, check it holds exactly the issued record (digests) and verifies, confirm
+  (``confirmed_pin_letter_lost``: its PIN letter was never shown, a locked card's PIN cannot
+  be reset).
+  An unlocked card is *not* locked here: its PIN letter was never shown (the issuance
+  failed before returning it), and nobody is present at start-up to be shown a new one.
+  It stays lock pending (``lock_pending_new_pin_letter``): the officer resumes the
+  issuance with the card (``issue`` of the same application), which sets a fresh PIN and
+  PUK, locks the card and returns the new PIN letter.
+  If the card is absent the permit stays lock-pending: the card cannot pass verification
+  (not locked); the next ``issue`` of the application replaces it, or an officer revokes it.
 
 ``older_than`` keeps a live service's in-flight issuances (another process) untouched.
 """
@@ -35,8 +42,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ReconcileOutcome:
     permit_number: str
-    #: ``rolled_back``, ``locked``, ``confirmed`` or ``lock_pending_card_absent``.
+    #: ``rolled_back``, ``confirmed_pin_letter_lost`` (the card was already locked; its PIN
+    #: letter was never shown and cannot be reissued), ``lock_pending_new_pin_letter``
+    #: (resume the issuance with the card: it prints the new PIN letter),
+    #: ``lock_pending_card_absent``, ...
     action: str
+    #: The permit's application (what ``permit issue --application-id`` resumes).
+    application_id: int | None = None
 
 
 def _find_card(cards: CardAccess, serial: str) -> tuple[str, CardStatus] | None:
@@ -84,8 +96,12 @@ def _lock(
     if found is None:
         return "lock_pending_card_absent"
     reader, status = found
-    half = status.condition is CardCondition.HALF_PERSONALISED
-    if not half and status.condition is not CardCondition.ISSUED:
+    if status.condition is CardCondition.HALF_PERSONALISED:
+        # Locking it would issue a card whose PIN nobody knows: the officer's resume sets a
+        # fresh PIN and shows the letter (docs/workflows.md, "PIN letter of a resumed
+        # issuance").  Nothing is written to the card or the register.
+        return "lock_pending_new_pin_letter"
+    if status.condition is not CardCondition.ISSUED:
         return "lock_pending_card_unusable"
     from card_service.record import Verdict, Verifier
 
@@ -105,14 +121,12 @@ def _lock(
                 return "lock_pending_card_mismatch"
             # the card is locked only if the register, in the same transaction, still has
             # the permit ISSUED on this card (a concurrent replace may have revoked it)
-            register.lock_card(
-                number, serial, now, issuer.actor, lock=session.lock if half else None
-            )
+            register.lock_card(number, serial, now, issuer.actor, lock=None)
         except CARD_FAILURES:
             return "lock_pending_card_failed"
         except Superseded:
             return "superseded"
-    return "locked" if half else "confirmed"
+    return "confirmed_pin_letter_lost"
 
 
 def reconcile(
@@ -142,7 +156,7 @@ def reconcile(
             view.record_digest,
             now,
         )
-        outcomes.append(ReconcileOutcome(view.number, action))
+        outcomes.append(ReconcileOutcome(view.number, action, view.application_id))
     for reserved in register.pending_issuances():
         if utc(reserved.reserved_at) > cutoff:
             continue

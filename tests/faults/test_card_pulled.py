@@ -13,7 +13,9 @@ and each tear phase (before the command's first write, after it, after all of it
   the card's lock is unconfirmed), never a ``result``; then no RESERVED permit is left, a
   card verifies VALID at the counter exactly when the register holds its permit ISSUED, and a
   retry of the same application on the same card (after the start-up reconciliation for a
-  pending lock) completes it: one ISSUED permit, its card VALID.  At the end every permit
+  pending lock) completes it: one ISSUED permit, its card VALID, with a PIN letter (a new
+  one when the card was pulled at the lock: the first was never shown) unless the card was
+  already locked.  At the end every permit
   has its audit trail and the audit chain verifies.
 """
 
@@ -33,6 +35,9 @@ from sqlmodel import Session
 
 from api.http import create_app
 from card_service.audit.verify import verify_audit_log
+from card_service.card.errors import WrongPin
+from card_service.card.session import PermitCardSession
+from card_service.card.wire import LifeCycle
 from card_service.clients import Role
 from card_service.office import AUDIT_PAGE_MAX, EphemeralOffice, ephemeral_office
 from card_service.register.models import Permit, PermitState
@@ -42,6 +47,7 @@ from simulators.metered import MeteredCard
 from tests.dbfixtures import NOW
 from tests.faults.live import actor, authenticate, headers, live_server, problem_code
 from tests.http.conftest import PKI, insert_blank, sse_events
+from tests.secretlog import SecretLog, card_secrets
 
 PHASES = ("before", "mid", "after")
 JSON = {"Content-Type": "application/json"}
@@ -171,14 +177,20 @@ def test_card_pulled_during_an_issuance(served: tuple[EphemeralOffice, httpx.Cli
         outcomes[problem["code"]] = outcomes.get(problem["code"], 0) + 1
         _reinsert(office, card)
         _check_card_against_register(office, client, reader, f"{index}-torn")
+        letter_lost = False
         if problem["code"] == "lock_pending":
-            # what `permit serve` runs at start-up: the card is at hand, the lock is finished
+            # what `permit serve` runs at start-up: the card is at hand; a locked card is
+            # confirmed, an unlocked one waits for the officer's resume (new PIN letter)
             actions = [o.action for o in office.reconcile(NOW)]
-            assert actions and set(actions) <= {"locked", "confirmed"}, actions
+            assert len(actions) == 1, actions
+            assert actions[0] in ("confirmed_pin_letter_lost", "lock_pending_new_pin_letter")
+            letter_lost = actions[0] == "confirmed_pin_letter_lost"  # its PIN cannot be reset
         # the same application again (the problem names it), on the same card: completed
         retried = _issue(client, reader, seed, problem["application_id"])
         assert retried[-1][0] == "result", (k, phase, retried[-1])
         number = retried[-1][1]["permit_number"]
+        # a PIN letter unless the card was locked before the retry (then it cannot be reset)
+        assert (retried[-1][1]["pin_letter"] is None) is letter_lost, (k, phase)
         check = _verify(client, reader, f"{index}-retried").json()
         assert (check["verdict"], check["permit_number"]) == ("VALID", number), (k, phase)
         _check_card_against_register(office, client, reader, f"{index}-after")
@@ -221,3 +233,65 @@ def _check_card_against_register(
     else:
         assert check["card_condition"] != "issued" or not live, check
         assert all(p.card_locked_at is None for p in live)
+
+
+def test_card_pulled_at_the_lock_step_resume_shows_a_new_pin_letter(
+    served: tuple[EphemeralOffice, httpx.Client], secret_log: SecretLog
+) -> None:
+    """The card is pulled at the lock (the issuance's last APDU): the problem is
+    ``lock_pending`` and no PIN letter was shown; start-up reconciliation does not lock the
+    card; the officer's resume (the same application, the card back) answers a ``result``
+    with a new PIN letter, which the card accepts (VERIFY), the first PIN it does not; the
+    audit trail has ``card.pin_reset`` without the PIN; no PIN or PUK in the logs."""
+    office, client = served
+    secret_log.secret("master_key", office.station.master_key)
+    reader = insert_blank(office)
+    n = _measure(office, _driver(office).card_in(0), lambda: _issue(client, reader, seed=7))
+    _driver(office).remove(0)
+    insert_blank(office)
+    card = _driver(office).card_in(0)
+    card.faults.cut_power(after_apdus=n, phase="before")  # the lock (SET STATUS ISSUED)
+    events = _issue(client, reader, seed=8)
+    card.faults.clear()
+    kind, problem = events[-1]
+    assert (kind, problem["code"]) == ("error", "lock_pending"), events[-1]
+    assert not [e for e in events if e[0] == "result"]
+    first_pin = card._store.state.pin  # the block of the PIN nobody saw
+    _reinsert(office, card)
+    outcomes = office.reconcile(NOW)
+    assert [(o.action, o.application_id) for o in outcomes] == [
+        ("lock_pending_new_pin_letter", problem["application_id"])
+    ]
+    assert card.life_cycle is LifeCycle.PERSONALISING
+    _check_card_against_register(office, client, reader, "waiting")
+    retried = _issue(client, reader, seed=8, application_id=problem["application_id"])
+    kind, issued = retried[-1]
+    assert kind == "result" and issued["resumed"] is True, retried[-1]
+    letter = issued["pin_letter"]
+    assert letter is not None and len(letter["pin"]) == 6 and len(letter["puk"]) == 8
+    assert card._store.state.pin != first_pin
+    check = _verify(client, reader, "resumed").json()
+    assert (check["verdict"], check["permit_number"]) == ("VALID", issued["permit_number"])
+    conn = _driver(office).connect(reader)
+    try:
+        session = PermitCardSession(conn)
+        session.select()
+        with pytest.raises(WrongPin):
+            session.verify_pin(_digits(first_pin))
+        session.verify_pin(letter["pin"])
+    finally:
+        conn.disconnect()
+    trail = [e for e in _audit(office) if e.permit_number == issued["permit_number"]]
+    resets = [e for e in trail if e.action == "card.pin_reset"]
+    assert [e.result for e in resets] == ["ok"]
+    for entry in trail:
+        text = f"{entry.actor} {entry.action} {entry.result}"
+        assert letter["pin"] not in text and letter["puk"] not in text
+    _chain_ok(office)
+    card_secrets(secret_log, card)
+    secret_log.assert_clean(require=["pin", "puk", "pin_block", "card_pin"])
+
+
+def _digits(block: bytes) -> str:
+    """The PIN in a card's FF-padded PIN block (the simulator's state)."""
+    return block.rstrip(b"\xff").decode()

@@ -1,9 +1,9 @@
-"""The read-back gate before ``mark_issued`` (``IssuanceWorkflow._check`` and the
+"""The read-back gate before ``mark_issued`` (``issuance_common.readback_problem`` and the
 completeness check after it): one card (or application) per failure code, each answering
 wrongly after the write; the workflow must refuse with that code, mark nothing issued
 (the reservation is abandoned) and leave the card unlocked where it was not already.
 
-Each case fails when ``_check`` is reduced to ``return ""`` (except ``incomplete``, which
+Each case fails when ``readback_problem`` is reduced to ``return ""`` (except ``incomplete``, which
 guards the card-info check next to it).
 """
 

@@ -175,33 +175,42 @@ def test_power_cut_at_every_short_apdu(short: World, db_url: str) -> None:
     assert cases == len(ks)
 
 
-def _lock_pending(world: World) -> tuple[SimulatedCard, object, int]:
+def _lock_pending(world: World, *, locked: bool = False) -> tuple[SimulatedCard, object, int]:
     """An issuance killed just before the lock: register ISSUED (lock pending), card
-    PERSONALISING holding the verified record."""
+    PERSONALISING holding the verified record.  ``locked``: killed after the card command,
+    before the confirmation (card ISSUED, register still lock pending)."""
     card = world.new_card()
     reader = world.driver.insert(0, card)
     app, app_id = world.application()
+    at = Step.CONFIRM if locked else Step.LOCK
 
     def kill(step: Step) -> None:
-        if step is Step.LOCK:
-            raise SimulatedCrash("killed before the lock")
+        if step is at:
+            raise SimulatedCrash(f"killed before {at.value}")
 
     with pytest.raises(SimulatedCrash):
         world.workflow(hook=kill).issue(app, app_id, reader, NOW)
     _eject(world)
-    assert world.register.lock_pending(app_id) and card.life_cycle is LifeCycle.PERSONALISING
+    life_cycle = LifeCycle.ISSUED if locked else LifeCycle.PERSONALISING
+    assert world.register.lock_pending(app_id) and card.life_cycle is life_cycle
     return card, app, app_id
 
 
 def _recover(world: World, card: SimulatedCard, app: object, app_id: int) -> None:
-    """A new process: reconciliation with the card at hand, then a retry; it must pass."""
+    """A new process: reconciliation with the card at hand, then a retry; it must pass.
+
+    Reconciliation confirms a locked card; an unlocked one (its PIN letter never shown) it
+    leaves lock pending for the officer's resume, which sets a new PIN and locks it."""
     world.driver.insert(0, card)
     try:
-        reconcile(world.register, world.issuer, world.cards, NOW)
+        outcomes = reconcile(world.register, world.issuer, world.cards, NOW)
     finally:
         _eject(world)
     check_invariants(world, [card])
-    assert world.register.lock_pending(app_id) == []
+    if card.life_cycle is LifeCycle.ISSUED:
+        assert world.register.lock_pending(app_id) == []
+    else:
+        assert [o.action for o in outcomes] == ["lock_pending_new_pin_letter"], outcomes
     _issue(world, card, app, app_id)  # completes, or reports the finished issuance
     assert card.life_cycle is LifeCycle.ISSUED and card_passes(world, card)
     check_invariants(world, [card])
@@ -230,14 +239,18 @@ def test_process_kill_at_every_apdu_of_resume_and_reconciliation(short: World, w
 
         return go
 
-    card, app, app_id = _lock_pending(world)
+    # reconciliation only confirms an already locked card (an unlocked one waits for the
+    # officer's resume: new PIN letter), so its enumeration starts from a locked card
+    locked = where == "reconcile"
+    card, app, app_id = _lock_pending(world, locked=locked)
     recorder = Recorder(card)
     reader = world.driver.insert(0, recorder)
     run(world, app, app_id)(reader)  # type: ignore[operator]  # succeeds when not killed
     _eject(world)
     assert len(recorder.headers) >= 5 and card.life_cycle is LifeCycle.ISSUED
+    assert world.register.lock_pending(app_id) == []
     for k in _sample(recorder.headers, full=False):
-        card, app, app_id = _lock_pending(world)
+        card, app, app_id = _lock_pending(world, locked=locked)
         killer = Recorder(card, kill_at=k)
         reader = world.driver.insert(0, killer)
         with pytest.raises(SimulatedCrash):
@@ -252,11 +265,12 @@ def test_process_kill_at_every_step_and_write_of_resume_and_reconciliation(
     short: World, where: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The resume's step boundaries (verify, lock, confirm) and reconciliation's register
-    write (``lock_card``, which locks the card inside its transaction), killed before each."""
+    write (``lock_card``, confirming an already locked card: it leaves an unlocked one to the
+    officer's resume), killed before each."""
     world = short
     points = range(3) if where == "resume" else range(1)
     for point in points:
-        card, app, app_id = _lock_pending(world)
+        card, app, app_id = _lock_pending(world, locked=where == "reconcile")
         reader = world.driver.insert(0, card)
         if where == "resume":
             seen = [0]

@@ -11,7 +11,8 @@ from typing import Any
 from card_service.register.service import Register
 
 #: The public API before the split (card_service/register/service.py at issue 10's start),
-#: plus what was added since (``status_entries``, issue 11): parameters after ``self``
+#: plus what was added since (``status_entries``; ``lock_card(pin_reset=)``, the resumed
+#: issuance's new PIN letter; issue 11): parameters after ``self``
 #: (``*``: keyword-only, ``=``: default) ``->`` return annotation.
 API = {
     "abandon": "permit_number reason now actor='issuer' -> PermitView",
@@ -20,7 +21,9 @@ API = {
     "effective_state": "permit_number now -> str",
     "endorsement_status": "permit_number now -> ResidenceStatus",
     "id_number_hmac": "id_number -> str",
-    "lock_card": "permit_number card_serial now actor='issuer' *lock=None -> None",
+    "lock_card": (
+        "permit_number card_serial now actor='issuer' *lock=None *pin_reset=False -> None"
+    ),
     "lock_pending": "application_id=None -> list[PermitView]",
     "mark_issued": "permit_number mso_digest record_digest now actor='issuer' -> PermitView",
     "pending_issuances": "*application_id=None *card_serial=None -> list[Reservation]",
