@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from card_service.office import Office
 
+from .batching import Batcher
 from .deps import Authenticator, Clock, Limits, Services, office_authenticator
 from .metrics import HttpMetrics
 from .middleware import BodyLimits, Metrics, RequestContext, RequireCredentials
@@ -87,6 +88,7 @@ def create_app(
         now=now or _utc_now,
         limits=limits or Limits(),
         problem_base=problem_base,
+        verifications=Batcher(office.verify_presentations),
     )
     # every progress event of an issuance goes to the stream of the request that runs it
     if not isinstance(office.on_progress, ProgressRelay):

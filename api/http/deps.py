@@ -24,9 +24,10 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from card_service.clients import ApiClient, Forbidden, Role, Unauthenticated
-from card_service.office import Office
+from card_service.office import Office, PresentationRequest, RelyingVerification
 from permit_errors import ErrorKind, PermitError
 
+from .batching import Batcher
 from .middleware import CLIENT_STATE, RATE_STATE, CountedRequest
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "Services",
     "StatusReader",
     "actor_of",
+    "batched",
     "call",
     "office_authenticator",
     "rate_class_of",
@@ -55,6 +57,7 @@ __all__ = [
 
 P = ParamSpec("P")
 T = TypeVar("T")
+T2 = TypeVar("T2")
 
 #: ``(api_key, now) -> ApiClient``, raising :class:`~card_service.clients.Unauthenticated`.
 Authenticator = Callable[[str, dt.datetime], ApiClient]
@@ -110,13 +113,15 @@ class Limits:
 
 @dataclass(frozen=True)
 class Services:
-    """What the app was built with (``app.state.services``)."""
+    """What the app was built with (``app.state.services``); ``verifications`` gathers
+    the relying parties' verifications that arrive together into one office call."""
 
     office: Office
     authenticate: Authenticator
     now: Clock
     limits: Limits
     problem_base: str
+    verifications: Batcher[PresentationRequest, RelyingVerification]
 
 
 def office_authenticator(office: Office) -> Authenticator:
@@ -250,6 +255,18 @@ def actor_of(client: ApiClient) -> str:
     """The audit actor of ``client``: ``api:<role>:<client id>`` within the audit log's
     alphabet (64 characters of ``[A-Za-z0-9_.:@-]``)."""
     return _ACTOR_CHARS.sub("_", f"api:{client.role.value}:{client.client_id}")[:64]
+
+
+async def batched(services: Services, batcher: Batcher[T2, T], item: T2) -> T:
+    """``item``'s answer from ``batcher`` (its batch runs in a worker thread), within the
+    request timeout, as :func:`call`."""
+    try:
+        with anyio.fail_after(services.limits.timeout):
+            return await batcher.submit(item)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"no answer within {services.limits.timeout:g} s: the operation may still complete"
+        ) from None
 
 
 async def call(services: Services, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, text
@@ -152,23 +153,34 @@ class GroupCommit:
 
     def append(self, entry: NewEntry) -> None:
         """Queue ``entry``; return once it is committed, else raise :class:`AuditNotRecorded`."""
-        require_utc(entry.now)
-        bad = field_problem(entry.actor, entry.action, entry.permit_number, entry.result)
-        if bad is not None:  # refused alone, before it could fail anybody else's group
-            raise AuditError(f"audit {bad} has an invalid shape")
-        mine = _Queued(entry)
+        failure = self.append_all([entry])[0]
+        if failure is not None:
+            raise AuditNotRecorded(f"the audit entry was not recorded ({failure})", failure)
+
+    def append_all(self, entries: Sequence[NewEntry]) -> list[str | None]:
+        """Queue ``entries`` (one caller's batch, in order); return once each is settled:
+        for each, ``None`` once committed, else the failure's class name (its group's).
+
+        An entry of invalid shape is refused alone (:class:`~card_service.audit.AuditError`
+        before anything is queued), so it cannot fail anybody else's group."""
+        for entry in entries:
+            require_utc(entry.now)
+            bad = field_problem(entry.actor, entry.action, entry.permit_number, entry.result)
+            if bad is not None:
+                raise AuditError(f"audit {bad} has an invalid shape")
+        mine = [_Queued(entry) for entry in entries]
+        if not mine:
+            return []
         with self._lock:
-            self._queue.append(mine)
+            self._queue.extend(mine)
             lead = not self._leading
             self._leading = True
-        if not lead:
-            mine.wake.wait()  # committed by a leader, or promoted to lead
-        if not mine.done:
-            self._lead()
-        if mine.failure is not None:
-            raise AuditNotRecorded(
-                f"the audit entry was not recorded ({mine.failure})", mine.failure
-            )
+        for i, queued in enumerate(mine):
+            if not (i == 0 and lead):
+                queued.wake.wait()  # committed by a leader, or promoted to lead
+            if not queued.done:
+                self._lead()
+        return [queued.failure for queued in mine]
 
     def _lead(self) -> None:
         with self._lock:

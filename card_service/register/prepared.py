@@ -72,16 +72,23 @@ class PreparedRead:
         """The one row the statement selects with ``values`` (converted by the columns'
         types), or ``None``; more than one row is a ``LookupError`` (a statement on a
         unique key never has two)."""
-        parameters = self._parameters(values)
+        return self.each([values])[0]
+
+    def each(self, values: Sequence[dict[str, Any]]) -> list[tuple[Any, ...] | None]:
+        """:meth:`one_or_none` for each of ``values``, on one pooled connection (a batch of
+        look-ups: one check-out)."""
+        parameters = [self._parameters(v) for v in values]
         try:
             connection = self.engine.raw_connection()
         except self._dbapi_error as exc:
             raise self._wrapped(exc) from None
+        found: list[Sequence[Any]] = []
         try:
             cursor = connection.cursor()
             try:
-                cursor.execute(self.sql, parameters)
-                rows = cursor.fetchmany(2)
+                for bound in parameters:
+                    cursor.execute(self.sql, bound)
+                    found.append(cursor.fetchmany(2))
             finally:
                 cursor.close()
         except self._dbapi_error as exc:
@@ -90,6 +97,9 @@ class PreparedRead:
             raise self._wrapped(exc) from None
         finally:
             connection.close()  # back to the pool (which rolls back what is open)
+        return [self._row(rows) for rows in found]
+
+    def _row(self, rows: Sequence[Any]) -> tuple[Any, ...] | None:
         if not rows:
             return None
         if len(rows) > 1:

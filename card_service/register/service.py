@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
@@ -234,12 +234,25 @@ class Register(Store):
         committed in a group with other threads' verifications, durable on return
         (:class:`.auditing.GroupCommit`; a failed commit is
         :class:`.auditing.AuditNotRecorded`)."""
+        self._verifications().append(
+            NewEntry(actor, "permit.verify", result, now, permit_number=permit_number)
+        )
+
+    def record_verifications(
+        self, entries: Sequence[tuple[str | None, str, str, dt.datetime]]
+    ) -> list[str | None]:
+        """:meth:`record_verification` of each ``(permit_number, result, actor, now)`` (a
+        batch, in one group where it fits): for each, ``None`` once durable, else the
+        failure's class name."""
+        return self._verifications().append_all(
+            [NewEntry(a, "permit.verify", r, t, permit_number=n) for n, r, a, t in entries]
+        )
+
+    def _verifications(self) -> auditing.GroupCommit:
         with self._group_lock:
             if self._group is None:
                 self._group = auditing.GroupCommit(self)
-        self._group.append(
-            NewEntry(actor, "permit.verify", result, now, permit_number=permit_number)
-        )
+            return self._group
 
     # -- reading --------------------------------------------------------------------------
 
@@ -258,12 +271,17 @@ class Register(Store):
         revocation), in one query; ``None`` for a number the register does not hold.
 
         On the hot path of every verification: a :class:`.prepared.PreparedRead`."""
+        return self.permit_facts_each([permit_number])[0]
+
+    def permit_facts_each(self, permit_numbers: Sequence[str]) -> list[PermitFacts | None]:
+        """:meth:`permit_facts` of each number, on one connection (a batch)."""
         if self._facts is None:
             self._facts = PreparedRead(self.engine, _FACTS)
-        row = self._facts.one_or_none(number=permit_number)
-        if row is None:
-            return None
-        return PermitFacts(PermitState(row[0]), row[1], row[2], row[3])
+        rows = self._facts.each([{"number": n} for n in permit_numbers])
+        return [
+            None if row is None else PermitFacts(PermitState(row[0]), row[1], row[2], row[3])
+            for row in rows
+        ]
 
     def status_entries(self, now: dt.datetime) -> StatusEntries:
         """The status of every status index (permit row id) at ``now``, for the signed

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from keys.clock import require_utc
@@ -20,6 +21,7 @@ from .model import (
     DEFAULT_RATE_LIMITS,
     Challenge,
     ChallengeOutcome,
+    Claim,
     RateDecision,
     RateLimits,
     bounded_ttl,
@@ -99,6 +101,9 @@ class MemoryChallengeStore:
             if entry is not None:
                 entry.state = state
         return outcome
+
+    def consume_many(self, claims: Sequence[Claim]) -> list[ChallengeOutcome]:
+        return [self.consume(nonce, client_id, now) for nonce, client_id, now in claims]
 
     def ping(self) -> bool:
         return True

@@ -13,7 +13,7 @@ import datetime as dt
 import math
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -31,6 +31,7 @@ __all__ = [
     "Challenge",
     "ChallengeOutcome",
     "ChallengeStore",
+    "Claim",
     "RateDecision",
     "RateLimit",
     "RateLimiter",
@@ -129,6 +130,10 @@ class ChallengeOutcome(StrEnum):
     OTHER_CLIENT = "other_client"
 
 
+#: What a presentation claims: its nonce, for this client, at this instant.
+Claim = tuple[str, str, dt.datetime]
+
+
 class ChallengeStore(Protocol):
     """Single-use challenges, shared by every worker and process on the same store."""
 
@@ -140,6 +145,14 @@ class ChallengeStore(Protocol):
         """Spend ``nonce`` atomically: at most one call ever answers CONSUMED.
 
         Raises :class:`SharedStateUnavailable` when the store does not answer."""
+        ...
+
+    def consume_many(self, claims: Sequence[Claim]) -> list[ChallengeOutcome]:
+        """:meth:`consume` for each ``(nonce, client_id, now)`` of ``claims``, in order, in
+        one round trip to the store (a batch of verifications).
+
+        Raises :class:`SharedStateUnavailable` when the store does not answer: then any of
+        the nonces may have been spent (fail closed: none is CONSUMED for its caller)."""
         ...
 
     def ping(self) -> bool:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
 
 from keys.clock import require_utc
@@ -33,6 +34,7 @@ from .model import (
     DEFAULT_RATE_LIMITS,
     Challenge,
     ChallengeOutcome,
+    Claim,
     RateDecision,
     RateLimits,
     SharedStateUnavailable,
@@ -154,6 +156,49 @@ class RedisChallengeStore:
             return ChallengeOutcome(str(answer))
         except ValueError:  # not our script's answer: fail closed
             raise SharedStateUnavailable("the shared store gave an unexpected answer") from None
+
+    def consume_many(self, claims: Sequence[Claim]) -> list[ChallengeOutcome]:
+        """One pipeline of the consume script (``EVALSHA``; a server that lost its scripts
+        answers ``NOSCRIPT`` without running any, and the pipeline is sent once more after
+        loading it)."""
+        outcomes: list[ChallengeOutcome | None] = [None] * len(claims)
+        sent = [
+            (i, self.key(nonce), client_id, epoch_ms(now))
+            for i, (nonce, client_id, now) in enumerate(claims)
+            if nonce_well_formed(nonce)
+        ]
+        for i, (nonce, _, _) in enumerate(claims):
+            if not nonce_well_formed(nonce):
+                outcomes[i] = ChallengeOutcome.UNKNOWN
+        for attempt in range(2):
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                for _, key, client_id, now_ms in sent:
+                    pipe.evalsha(self._consume.sha, 1, key, client_id, now_ms)
+                answers = pipe.execute(raise_on_error=False)
+            except RedisError as exc:
+                raise _unavailable(exc) from None
+            if attempt == 0 and any(isinstance(a, NoScriptError) for a in answers):
+                if not all(isinstance(a, NoScriptError) for a in answers):
+                    raise SharedStateUnavailable("the shared store gave an unexpected answer")
+                try:  # none ran: load the script, send them all again
+                    self._client.script_load(_CONSUME)
+                except RedisError as exc:
+                    raise _unavailable(exc) from None
+                continue
+            break
+        for (i, *_), answer in zip(sent, answers, strict=True):
+            if isinstance(answer, Exception):
+                raise (
+                    _unavailable(answer)
+                    if isinstance(answer, RedisError)
+                    else (SharedStateUnavailable("the shared store gave an unexpected answer"))
+                )
+            try:
+                outcomes[i] = ChallengeOutcome(str(answer))
+            except ValueError:  # not our script's answer: fail closed
+                raise SharedStateUnavailable("the shared store gave an unexpected answer") from None
+        return [o if o is not None else ChallengeOutcome.UNKNOWN for o in outcomes]
 
     def ping(self) -> bool:
         try:
