@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from card_service.office import Office
 
 from .batching import Batcher
-from .deps import Authenticator, Clock, Limits, Services, office_authenticator
+from .deps import Authenticator, Clock, Limits, Services, admissions, office_authenticator
 from .metrics import HttpMetrics
 from .middleware import BodyLimits, Metrics, RequestContext, RequireCredentials
 from .openapi import api_routes, declared_roles, install_openapi, other_routes, rate_classes
@@ -142,14 +142,21 @@ def create_app(
         body_timeout=lim.body_timeout,
         problem_base=problem_base,
     )
+    # authentication and the rate-limit count of the requests that arrive together: one
+    # worker-thread hop, one register connection, one shared-store round trip per batch
+    admitting = Batcher(
+        admissions(
+            office,
+            services.authenticate,
+            services.now,
+            batched_lookup=authenticate is None and hasattr(office, "authenticate_clients"),
+        )
+    )
     app.add_middleware(
         RequireCredentials,
         problem_base=problem_base,
         public=lambda path: path in PUBLIC_PATHS,
-        authenticate=lambda key: services.authenticate(key, services.now()),
-        count=lambda client, rate_class: office.shared_state.limiter.hit(
-            client.client_id, rate_class, services.now()
-        ),
+        admit=lambda key, rate_class: admitting.submit((key, rate_class)),
         rate_class=rate_classes(app),
     )
     app.add_middleware(Metrics, metrics=app.state.metrics)

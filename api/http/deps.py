@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -47,6 +47,7 @@ __all__ = [
     "Services",
     "StatusReader",
     "actor_of",
+    "admissions",
     "batched",
     "call",
     "office_authenticator",
@@ -138,6 +139,48 @@ def office_authenticator(office: Office) -> Authenticator:
         return client
 
     return authenticate
+
+
+#: What the middleware admits: an API key and the rate class of the route it asks for.
+Admission = tuple[str, str | None]
+#: The answer: the client and the request's count in that class (``None``: no class).
+Admitted = tuple[ApiClient, CountedRequest | None]
+
+
+def admissions(
+    office: Office, authenticate: Authenticator, now: Clock, *, batched_lookup: bool
+) -> Callable[[Sequence[Admission]], list[Admitted | PermitError]]:
+    """The work of the middleware's admission batches (:class:`~.batching.Batcher`): each
+    key authenticated (``batched_lookup``: the office's client register, every row on one
+    connection; otherwise ``authenticate`` per key), then every admitted request counted
+    against its client's limit of its route's class (one round trip to the shared store).
+    Each answer is the admission or the error that refuses it."""
+
+    def admit(batch: Sequence[Admission]) -> list[Admitted | PermitError]:
+        at = now()
+        found: list[ApiClient | PermitError]
+        if batched_lookup:
+            found = list(office.authenticate_clients([key for key, _ in batch], at))
+        else:
+            found = []
+            for key, _ in batch:
+                try:
+                    found.append(authenticate(key, at))
+                except PermitError as exc:
+                    found.append(exc)
+        hits = [
+            (i, client.client_id, rate_class)
+            for i, ((_, rate_class), client) in enumerate(zip(batch, found, strict=True))
+            if isinstance(client, ApiClient) and rate_class is not None
+        ]
+        decisions = office.shared_state.limiter.hit_many([(c, r, at) for _, c, r in hits])
+        counted = {i: CountedRequest(r, d) for (i, _, r), d in zip(hits, decisions, strict=True)}
+        return [
+            client if isinstance(client, PermitError) else (client, counted.get(i))
+            for i, client in enumerate(found)
+        ]
+
+    return admit
 
 
 def services_of(request: Request) -> Services:

@@ -17,7 +17,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,9 @@ RATE_STATE = "counted_request"
 
 #: ``scope -> rate class`` of the guarded route a request will reach, or ``None``.
 RateClassifier = Callable[[Scope], "str | None"]
+#: ``(api key, rate class or None) -> (client, its count or None)``, raising a
+#: :class:`~permit_errors.PermitError` (401 for a key it does not admit).
+Admit = Callable[[str, "str | None"], Awaitable[tuple[Any, "CountedRequest | None"]]]
 
 
 @dataclass(frozen=True)
@@ -311,24 +314,14 @@ class RequireCredentials:
         *,
         problem_base: str,
         public: Callable[[str], bool],
-        authenticate: Callable[[str], Any],
-        count: Callable[[Any, str], Any] | None = None,
+        admit: Admit,
         rate_class: RateClassifier | None = None,
     ) -> None:
         self.app = app
         self.base = problem_base
         self.public = public
-        self.authenticate = authenticate
-        self.count = count
+        self.admit = admit
         self.rate_class = rate_class
-
-    def _admit(self, key: str, rate_class: str | None) -> tuple[Any, CountedRequest | None]:
-        """In a worker thread: the client of ``key`` and, for a guarded route, the request
-        counted against the client's limit (one hop for both)."""
-        client = self.authenticate(key)
-        if rate_class is None or self.count is None:
-            return client, None
-        return client, CountedRequest(rate_class, self.count(client, rate_class))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -344,7 +337,7 @@ class RequireCredentials:
         try:
             if not key:
                 raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
-            client, counted = await anyio.to_thread.run_sync(self._admit, key, rate_class)
+            client, counted = await self.admit(key, rate_class)
         except PermitError as exc:
             if kind == "websocket":  # refused before the handshake: the server answers 403
                 await send({"type": "websocket.close", "code": 1008})

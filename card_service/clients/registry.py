@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
@@ -53,6 +53,7 @@ from .views import (
 
 __all__ = [
     "authenticate",
+    "authenticate_each",
     "create_client",
     "expire_client",
     "list_clients",
@@ -215,16 +216,38 @@ def authenticate(store: Store, key: object, now: dt.datetime) -> ApiClient:
     Every keyed request comes through here, so the row is read with a
     :class:`~card_service.register.prepared.PreparedRead` (one statement, no session): a
     revocation or expiry written by any process is seen by the very next request."""
+    found = authenticate_each(store, [key], now)[0]
+    if isinstance(found, Unauthenticated):
+        raise found
+    return found
+
+
+def authenticate_each(
+    store: Store, keys: Sequence[object], now: dt.datetime
+) -> list[ApiClient | Unauthenticated]:
+    """:func:`authenticate` of each key (a batch of requests: the rows are read on one
+    connection); each answer is the client or the :class:`Unauthenticated` it raises."""
     now = require_utc(now)
-    client_id = parse_key(key)  # a malformed key never reaches the database
-    assert isinstance(key, str)
+    answers: list[ApiClient | Unauthenticated | None] = [None] * len(keys)
+    wanted: list[tuple[int, str, str]] = []
+    for i, key in enumerate(keys):
+        try:
+            client_id = parse_key(key)  # a malformed key never reaches the database
+        except Unauthenticated as exc:
+            answers[i] = exc
+            continue
+        assert isinstance(key, str)
+        wanted.append((i, key, client_id))
     read = _reads.get(store)
     if read is None:
         read = _reads.setdefault(store, PreparedRead(store.engine, _BY_ID))
-    found = read.one_or_none(client_id=client_id)
-    row = None if found is None else ClientRow(*found)
-    matches = key_matches(key, DUMMY_HASH if row is None else row.key_hash)
-    if row is None or not matches or status_at(row, now) is not ClientStatus.ACTIVE:
-        log.debug("API key refused (client %s)", client_id)
-        raise Unauthenticated(UNAUTHENTICATED)
-    return client_of(row)
+    rows = read.each([{"client_id": client_id} for _, _, client_id in wanted]) if wanted else []
+    for (i, key, client_id), found in zip(wanted, rows, strict=True):
+        row = None if found is None else ClientRow(*found)
+        matches = key_matches(key, DUMMY_HASH if row is None else row.key_hash)
+        if row is None or not matches or status_at(row, now) is not ClientStatus.ACTIVE:
+            log.debug("API key refused (client %s)", client_id)
+            answers[i] = Unauthenticated(UNAUTHENTICATED)
+        else:
+            answers[i] = client_of(row)
+    return [a if a is not None else Unauthenticated(UNAUTHENTICATED) for a in answers]

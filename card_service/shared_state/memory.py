@@ -22,6 +22,7 @@ from .model import (
     Challenge,
     ChallengeOutcome,
     Claim,
+    Hit,
     RateDecision,
     RateLimits,
     bounded_ttl,
@@ -147,3 +148,6 @@ class MemoryRateLimiter:
                 heapq.heappush(self._forget, ((window + 1) * window_ms, key))
             self._counts[key] = count
         return window_decision(count, limit, now_ms, degraded=self._degraded)
+
+    def hit_many(self, hits: Sequence[Hit]) -> list[RateDecision]:
+        return [self.hit(client_id, route_class, now) for client_id, route_class, now in hits]

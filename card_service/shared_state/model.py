@@ -32,6 +32,7 @@ __all__ = [
     "ChallengeOutcome",
     "ChallengeStore",
     "Claim",
+    "Hit",
     "RateDecision",
     "RateLimit",
     "RateLimiter",
@@ -254,6 +255,10 @@ def window_decision(
     )
 
 
+#: One request to count: its client, its route class, its instant.
+Hit = tuple[str, str, dt.datetime]
+
+
 class RateLimiter(Protocol):
     """Per-client, per-route-class request counting, shared across processes (Redis)."""
 
@@ -264,4 +269,9 @@ class RateLimiter(Protocol):
 
     def hit(self, client_id: str, route_class: str, now: dt.datetime) -> RateDecision:
         """Count one request of ``client_id`` on ``route_class`` at ``now`` and decide."""
+        ...
+
+    def hit_many(self, hits: Sequence[Hit]) -> list[RateDecision]:
+        """:meth:`hit` for each ``(client_id, route_class, now)`` of ``hits``, in order, in
+        one round trip to the store (a batch of requests)."""
         ...

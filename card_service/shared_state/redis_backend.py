@@ -35,7 +35,9 @@ from .model import (
     Challenge,
     ChallengeOutcome,
     Claim,
+    Hit,
     RateDecision,
+    RateLimit,
     RateLimits,
     SharedStateUnavailable,
     bounded_ttl,
@@ -252,6 +254,48 @@ class RedisRateLimiter:
             return self._fallback.hit(client_id, route_class, now)
         self._recover()
         return window_decision(int(cast(Any, count)), limit, now_ms)
+
+    def hit_many(self, hits: Sequence[Hit]) -> list[RateDecision]:
+        """One pipeline of the count script; while Redis does not answer, this process's
+        memory decides (as :meth:`hit`)."""
+        if not hits:
+            return []
+        now_ms = max(epoch_ms(now) for _, _, now in hits)
+        if self._degraded and now_ms < self._next_probe_ms:
+            return self._fallback.hit_many(hits)
+        counted: list[tuple[RateLimit, int]] = []
+        for attempt in range(2):
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                counted = []
+                for client_id, route_class, now in hits:
+                    limit = self.limits.for_class(route_class)
+                    at = epoch_ms(now)
+                    key = self.key(client_id, route_class, at)
+                    pipe.evalsha(self._hit.sha, 1, key, limit.window_s * 2000)
+                    counted.append((limit, at))
+                answers = pipe.execute(raise_on_error=False)
+            except RedisError as exc:
+                self._degrade(now_ms, exc)
+                return self._fallback.hit_many(hits)
+            if attempt == 0 and any(isinstance(a, NoScriptError) for a in answers):
+                try:  # a server that lost its scripts ran none of them (NOSCRIPT): load, resend
+                    self._client.script_load(_HIT)
+                except RedisError as exc:
+                    self._degrade(now_ms, exc)
+                    return self._fallback.hit_many(hits)
+                if all(isinstance(a, NoScriptError) for a in answers):
+                    continue
+            break
+        failed = next((a for a in answers if isinstance(a, Exception)), None)
+        if failed is not None:
+            self._degrade(now_ms, failed if isinstance(failed, RedisError) else RedisError())
+            return self._fallback.hit_many(hits)
+        self._recover()
+        return [
+            window_decision(int(cast(Any, n)), limit, at)
+            for n, (limit, at) in zip(answers, counted, strict=True)
+        ]
 
     def _degrade(self, now_ms: int, exc: RedisError) -> None:
         with self._lock:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -61,6 +61,9 @@ class _Counting:
         self.threads.append(threading.get_ident())
         decision: RateDecision = self.inner.hit(client_id, route_class, now)
         return decision
+
+    def hit_many(self, hits: Sequence[tuple[str, str, dt.datetime]]) -> list[RateDecision]:
+        return [self.hit(*one) for one in hits]
 
 
 @pytest.fixture
