@@ -10,6 +10,7 @@ never logged or echoed.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import re
@@ -19,9 +20,9 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from card_service.clients import ApiClient, Forbidden, Role, Unauthenticated
 from card_service.office import Office, PresentationRequest, RelyingVerification
@@ -195,7 +196,9 @@ def _office(request: Request) -> Office:
 
 OfficeDep = Annotated[Office, Depends(_office)]
 
-#: The API key (``Authorization: Bearer <key>``), documented as the ``ApiKey`` scheme.
+#: The API key (``Authorization: Bearer <key>``), documented as the ``ApiKey`` scheme of
+#: every keyed operation (:func:`~.openapi.install_openapi`; the key itself is read by the
+#: middleware, before the request is, so no route depends on this object).
 bearer = HTTPBearer(
     scheme_name="ApiKey",
     description="An API key of the permit service: `Authorization: Bearer <key>`. "
@@ -222,13 +225,7 @@ class RoleGuard:
         self.roles = roles
         self.rate_class = rate_class
 
-    async def __call__(
-        self,
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    ) -> ApiClient:
-        if credentials is None or not credentials.credentials:
-            raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
+    async def __call__(self, request: Request) -> ApiClient:
         services = services_of(request)
         # authenticated, and counted against this route's class, before the request was
         # read (middleware.RequireCredentials): one worker-thread hop for both
@@ -236,9 +233,12 @@ class RoleGuard:
         client: ApiClient
         if isinstance(found, ApiClient):
             client = found
-        else:
+        else:  # an app without the middleware (never create_app's): the header, here
+            scheme, _, key = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not key.strip():
+                raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
             client = await anyio.to_thread.run_sync(
-                services.authenticate, credentials.credentials, services.now()
+                services.authenticate, key.strip(), services.now()
             )
         request.state.client_id = client.client_id
         if client.role not in self.roles:
@@ -302,9 +302,9 @@ def actor_of(client: ApiClient) -> str:
 
 async def batched(services: Services, batcher: Batcher[T2, T], item: T2) -> T:
     """``item``'s answer from ``batcher`` (its batch runs in a worker thread), within the
-    request timeout, as :func:`call`."""
+    request timeout, as :func:`call` (asyncio's own timeout: only a future is awaited)."""
     try:
-        with anyio.fail_after(services.limits.timeout):
+        async with asyncio.timeout(services.limits.timeout):
             return await batcher.submit(item)
     except TimeoutError:
         raise RequestTimeout(

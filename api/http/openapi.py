@@ -14,7 +14,7 @@ from starlette.routing import compile_path
 from starlette.types import Scope
 
 from .admin_models import ReaderEventModel
-from .deps import RoleGuard, rate_class_of
+from .deps import RoleGuard, bearer, rate_class_of
 from .links import install_links
 from .middleware import RateClassifier
 from .models import Issued, PinLetter, Progress
@@ -175,10 +175,15 @@ def install_openapi(app: FastAPI) -> None:
             if (found := declared_roles(info.route)) is not None
             for method in info.methods
         }
+        scheme = bearer.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        document.setdefault("components", {}).setdefault("securitySchemes", {})[
+            bearer.scheme_name
+        ] = scheme
         for path, operations in document.get("paths", {}).items():
             for method, operation in operations.items():
                 if (path, method) in roles:
                     operation["x-permit-roles"] = roles[(path, method)]
+                    operation["security"] = [{bearer.scheme_name: []}]
                 for status, response in operation.get("responses", {}).items():
                     if status.isdigit() and int(status) >= 400:
                         content = response.setdefault("content", {})

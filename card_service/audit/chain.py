@@ -101,8 +101,13 @@ def entry_hash(
         "result": result,
         "prev_hash": prev_hash,
     }
-    encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    encoded = _CANONICAL.encode(body)
     return hashlib.sha256(_DOMAIN + encoded.encode("ascii")).hexdigest()
+
+
+#: The canonical JSON of an entry (what ``json.dumps(body, sort_keys=True,
+#: separators=(",", ":"), ensure_ascii=True)`` gives), its encoder made once.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def checkpoint_message(seq: int, entry_hash: str, time: dt.datetime) -> bytes:
