@@ -18,10 +18,11 @@ from fastapi import FastAPI
 
 from card_service.office import Office
 
-from .deps import Authenticator, Clock, Limits, Services, office_authenticator
+from .batching import Batcher
+from .deps import Authenticator, Clock, Limits, Services, admissions, office_authenticator
 from .metrics import HttpMetrics
 from .middleware import BodyLimits, Metrics, RequestContext, RequireCredentials
-from .openapi import api_routes, declared_roles, install_openapi, other_routes
+from .openapi import api_routes, declared_roles, install_openapi, other_routes, rate_classes
 from .problems import DEFAULT_PROBLEM_BASE, install_handlers
 from .routes import (
     applications,
@@ -87,6 +88,7 @@ def create_app(
         now=now or _utc_now,
         limits=limits or Limits(),
         problem_base=problem_base,
+        verifications=Batcher(office.verify_presentations),
     )
     # every progress event of an issuance goes to the stream of the request that runs it
     if not isinstance(office.on_progress, ProgressRelay):
@@ -140,11 +142,22 @@ def create_app(
         body_timeout=lim.body_timeout,
         problem_base=problem_base,
     )
+    # authentication and the rate-limit count of the requests that arrive together: one
+    # worker-thread hop, one register connection, one shared-store round trip per batch
+    admitting = Batcher(
+        admissions(
+            office,
+            services.authenticate,
+            services.now,
+            batched_lookup=authenticate is None and hasattr(office, "authenticate_clients"),
+        )
+    )
     app.add_middleware(
         RequireCredentials,
         problem_base=problem_base,
         public=lambda path: path in PUBLIC_PATHS,
-        authenticate=lambda key: services.authenticate(key, services.now()),
+        admit=lambda key, rate_class: admitting.submit((key, rate_class)),
+        rate_class=rate_classes(app),
     )
     app.add_middleware(Metrics, metrics=app.state.metrics)
     app.add_middleware(RequestContext, problem_base=problem_base)

@@ -10,23 +10,26 @@ never logged or echoed.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
-from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
 
 from card_service.clients import ApiClient, Forbidden, Role, Unauthenticated
-from card_service.office import Office
+from card_service.office import Office, PresentationRequest, RelyingVerification
 from permit_errors import ErrorKind, PermitError
 
-from .middleware import CLIENT_STATE
+from .batching import Batcher
+from .middleware import CLIENT_STATE, RATE_STATE, CountedRequest
 
 __all__ = [
     "ROUTE_CLASSES",
@@ -45,14 +48,18 @@ __all__ = [
     "Services",
     "StatusReader",
     "actor_of",
+    "admissions",
+    "batched",
     "call",
     "office_authenticator",
+    "rate_class_of",
     "require",
     "services_of",
 ]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+T2 = TypeVar("T2")
 
 #: ``(api_key, now) -> ApiClient``, raising :class:`~card_service.clients.Unauthenticated`.
 Authenticator = Callable[[str, dt.datetime], ApiClient]
@@ -111,13 +118,15 @@ class Limits:
 
 @dataclass(frozen=True)
 class Services:
-    """What the app was built with (``app.state.services``)."""
+    """What the app was built with (``app.state.services``); ``verifications`` gathers
+    the relying parties' verifications that arrive together into one office call."""
 
     office: Office
     authenticate: Authenticator
     now: Clock
     limits: Limits
     problem_base: str
+    verifications: Batcher[PresentationRequest, RelyingVerification]
 
 
 def office_authenticator(office: Office) -> Authenticator:
@@ -136,6 +145,48 @@ def office_authenticator(office: Office) -> Authenticator:
     return authenticate
 
 
+#: What the middleware admits: an API key and the rate class of the route it asks for.
+Admission = tuple[str, str | None]
+#: The answer: the client and the request's count in that class (``None``: no class).
+Admitted = tuple[ApiClient, CountedRequest | None]
+
+
+def admissions(
+    office: Office, authenticate: Authenticator, now: Clock, *, batched_lookup: bool
+) -> Callable[[Sequence[Admission]], list[Admitted | PermitError]]:
+    """The work of the middleware's admission batches (:class:`~.batching.Batcher`): each
+    key authenticated (``batched_lookup``: the office's client register, every row on one
+    connection; otherwise ``authenticate`` per key), then every admitted request counted
+    against its client's limit of its route's class (one round trip to the shared store).
+    Each answer is the admission or the error that refuses it."""
+
+    def admit(batch: Sequence[Admission]) -> list[Admitted | PermitError]:
+        at = now()
+        found: list[ApiClient | PermitError]
+        if batched_lookup:
+            found = list(office.authenticate_clients([key for key, _ in batch], at))
+        else:
+            found = []
+            for key, _ in batch:
+                try:
+                    found.append(authenticate(key, at))
+                except PermitError as exc:
+                    found.append(exc)
+        hits = [
+            (i, client.client_id, rate_class)
+            for i, ((_, rate_class), client) in enumerate(zip(batch, found, strict=True))
+            if isinstance(client, ApiClient) and rate_class is not None
+        ]
+        decisions = office.shared_state.limiter.hit_many([(c, r, at) for _, c, r in hits])
+        counted = {i: CountedRequest(r, d) for (i, _, r), d in zip(hits, decisions, strict=True)}
+        return [
+            client if isinstance(client, PermitError) else (client, counted.get(i))
+            for i, client in enumerate(found)
+        ]
+
+    return admit
+
+
 def services_of(request: Request) -> Services:
     services = request.app.state.services
     assert isinstance(services, Services)
@@ -148,7 +199,9 @@ def _office(request: Request) -> Office:
 
 OfficeDep = Annotated[Office, Depends(_office)]
 
-#: The API key (``Authorization: Bearer <key>``), documented as the ``ApiKey`` scheme.
+#: The API key (``Authorization: Bearer <key>``), documented as the ``ApiKey`` scheme of
+#: every keyed operation (:func:`~.openapi.install_openapi`; the key itself is read by the
+#: middleware, before the request is, so no route depends on this object).
 bearer = HTTPBearer(
     scheme_name="ApiKey",
     description="An API key of the permit service: `Authorization: Bearer <key>`. "
@@ -160,9 +213,12 @@ bearer = HTTPBearer(
 class RoleGuard:
     """The dependency of :func:`require`: authenticate the bearer key, admit only
     ``roles``, then count the request against the client's rate limit of ``rate_class``
-    (every keyed route is rate-limited: 429 ``rate_limited`` with ``Retry-After``).  Sync on
-    purpose: FastAPI runs it in a worker thread (the authenticator may read the register,
-    the limiter may ask Redis)."""
+    (every keyed route is rate-limited: 429 ``rate_limited`` with ``Retry-After``).
+
+    The authentication and the count normally happened in the middleware
+    (:class:`~.middleware.RequireCredentials`, one worker-thread hop for both, before the
+    body is read); the guard only decides on them.  Whatever the middleware did not do for
+    this route's class, the guard does itself, in a worker thread."""
 
     def __init__(self, roles: frozenset[Role], rate_class: str = "default") -> None:
         if not roles:
@@ -172,30 +228,51 @@ class RoleGuard:
         self.roles = roles
         self.rate_class = rate_class
 
-    def __call__(
-        self,
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    ) -> ApiClient:
-        if credentials is None or not credentials.credentials:
-            raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
+    async def __call__(self, request: Request) -> ApiClient:
         services = services_of(request)
-        # authenticated before the request was read (middleware.RequireCredentials)
-        client = getattr(request.state, CLIENT_STATE, None)
-        if not isinstance(client, ApiClient):
-            client = services.authenticate(credentials.credentials, services.now())
+        # authenticated, and counted against this route's class, before the request was
+        # read (middleware.RequireCredentials): one worker-thread hop for both
+        found = getattr(request.state, CLIENT_STATE, None)
+        client: ApiClient
+        if isinstance(found, ApiClient):
+            client = found
+        else:  # an app without the middleware (never create_app's): the header, here
+            scheme, _, key = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not key.strip():
+                raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
+            client = await anyio.to_thread.run_sync(
+                services.authenticate, key.strip(), services.now()
+            )
         request.state.client_id = client.client_id
         if client.role not in self.roles:
             raise Forbidden(f"the {client.role} role may not use this route")
-        decision = services.office.shared_state.limiter.hit(
-            client.client_id, self.rate_class, services.now()
-        )
+        counted = getattr(request.state, RATE_STATE, None)
+        if isinstance(counted, CountedRequest) and counted.rate_class == self.rate_class:
+            decision = counted.decision
+        else:  # not counted for this class on the way in: count it now, never skip it
+            decision = await anyio.to_thread.run_sync(
+                services.office.shared_state.limiter.hit,
+                client.client_id,
+                self.rate_class,
+                services.now(),
+            )
         if not decision.allowed:
             raise RateLimited(
                 f"too many {self.rate_class} requests: retry in {decision.retry_after_s} s",
                 decision.retry_after_s,
             )
         return client
+
+
+def rate_class_of(route: APIRoute) -> str | None:
+    """The rate class of the role guard of ``route`` (``None``: it has none)."""
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        if isinstance(dependant.call, RoleGuard):
+            return dependant.call.rate_class
+        stack.extend(dependant.dependencies)
+    return None
 
 
 def require(*roles: Role, rate_class: str = "default") -> RoleGuard:
@@ -224,6 +301,18 @@ def actor_of(client: ApiClient) -> str:
     """The audit actor of ``client``: ``api:<role>:<client id>`` within the audit log's
     alphabet (64 characters of ``[A-Za-z0-9_.:@-]``)."""
     return _ACTOR_CHARS.sub("_", f"api:{client.role.value}:{client.client_id}")[:64]
+
+
+async def batched(services: Services, batcher: Batcher[T2, T], item: T2) -> T:
+    """``item``'s answer from ``batcher`` (its batch runs in a worker thread), within the
+    request timeout, as :func:`call` (asyncio's own timeout: only a future is awaited)."""
+    try:
+        async with asyncio.timeout(services.limits.timeout):
+            return await batcher.submit(item)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"no answer within {services.limits.timeout:g} s: the operation may still complete"
+        ) from None
 
 
 async def call(services: Services, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -17,7 +17,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -35,6 +36,24 @@ log = logging.getLogger(__name__)
 
 #: Where :class:`RequireCredentials` leaves the authenticated client (``request.state``).
 CLIENT_STATE = "authenticated_client"
+#: The request state key of the rate-limit count the middleware made (:class:`CountedRequest`).
+RATE_STATE = "counted_request"
+
+#: ``scope -> rate class`` of the guarded route a request will reach, or ``None``.
+RateClassifier = Callable[[Scope], "str | None"]
+#: ``(api key, rate class or None) -> (client, its count or None)``, raising a
+#: :class:`~permit_errors.PermitError` (401 for a key it does not admit).
+Admit = Callable[[str, "str | None"], Awaitable[tuple[Any, "CountedRequest | None"]]]
+
+
+@dataclass(frozen=True)
+class CountedRequest:
+    """A request counted against its client's limit of ``rate_class`` on the way in (the
+    route's guard decides on ``decision``: after its role check, so a 403 stays a 403)."""
+
+    rate_class: str
+    decision: Any
+
 
 REQUEST_ID_HEADER = b"x-request-id"
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{8,128}")
@@ -295,12 +314,14 @@ class RequireCredentials:
         *,
         problem_base: str,
         public: Callable[[str], bool],
-        authenticate: Callable[[str], Any],
+        admit: Admit,
+        rate_class: RateClassifier | None = None,
     ) -> None:
         self.app = app
         self.base = problem_base
         self.public = public
-        self.authenticate = authenticate
+        self.admit = admit
+        self.rate_class = rate_class
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -312,16 +333,19 @@ class RequireCredentials:
         header = values[0] if len(values) == 1 else b""
         scheme, _, token = header.partition(b" ")
         key = token.strip().decode("latin-1") if scheme.lower() == b"bearer" else ""
+        rate_class = self.rate_class(scope) if self.rate_class and kind == "http" else None
         try:
             if not key:
                 raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
-            client = await anyio.to_thread.run_sync(self.authenticate, key)
+            client, counted = await self.admit(key, rate_class)
         except PermitError as exc:
             if kind == "websocket":  # refused before the handshake: the server answers 403
                 await send({"type": "websocket.close", "code": 1008})
                 return
             await self._refuse(scope, send, exc)
             return
+        if counted is not None:
+            scope.setdefault("state", {})[RATE_STATE] = counted
         scope.setdefault("state", {})[CLIENT_STATE] = client
         if kind == "websocket":
             await self.app(scope, receive, send)

@@ -10,10 +10,13 @@ import fastapi.routing
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from starlette.routing import compile_path
+from starlette.types import Scope
 
 from .admin_models import ReaderEventModel
-from .deps import RoleGuard
+from .deps import RoleGuard, bearer, rate_class_of
 from .links import install_links
+from .middleware import RateClassifier
 from .models import Issued, PinLetter, Progress
 from .problems import PROBLEM_MEDIA_TYPE, TITLES, FieldError, Problem
 
@@ -25,6 +28,7 @@ __all__ = [
     "errors",
     "install_openapi",
     "other_routes",
+    "rate_classes",
 ]
 
 _WHY: dict[int, str] = {
@@ -155,6 +159,29 @@ def declared_roles(route: APIRoute) -> frozenset[str] | None:
     return None
 
 
+def rate_classes(app: FastAPI) -> RateClassifier:
+    """For the middleware: the rate class of the guarded route a request will reach (the
+    first route whose method and full path match), or ``None``.  Only a shortcut: the
+    guard counts the request itself when the middleware did not count it for its class."""
+    table = [
+        (compile_path(info.path)[0], info.methods, found)
+        for info in api_routes(app)
+        if (found := rate_class_of(info.route)) is not None
+    ]
+
+    def classify(scope: Scope) -> str | None:
+        path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        method = scope.get("method")
+        for pattern, methods, found in table:
+            if method in methods and pattern.match(path):
+                return found
+        return None
+
+    return classify
+
+
 def install_openapi(app: FastAPI) -> None:
     """Serve an OpenAPI document whose errors are ``application/problem+json``, whose
     operations name their roles (``x-permit-roles``) and whose answers link to the
@@ -175,10 +202,15 @@ def install_openapi(app: FastAPI) -> None:
             if (found := declared_roles(info.route)) is not None
             for method in info.methods
         }
+        scheme = bearer.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        document.setdefault("components", {}).setdefault("securitySchemes", {})[
+            bearer.scheme_name
+        ] = scheme
         for path, operations in document.get("paths", {}).items():
             for method, operation in operations.items():
                 if (path, method) in roles:
                     operation["x-permit-roles"] = roles[(path, method)]
+                    operation["security"] = [{bearer.scheme_name: []}]
                 _declare_body_timeout(operation)
                 for status, response in operation.get("responses", {}).items():
                     if status.isdigit() and int(status) >= 400:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+import weakref
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from card_service.audit import append
 from card_service.register.models import ApiClientRecord
+from card_service.register.prepared import PreparedRead
 from card_service.register.store import Store, write
 from card_service.register.types import require_utc
 
@@ -39,10 +41,19 @@ from .keys import (
     parse_key,
 )
 from .rules import check_actor, check_expiry, check_name, check_role, check_scope
-from .views import ClientStatus, ClientView, CreatedClient, client_of, status_at, view_of
+from .views import (
+    ClientRow,
+    ClientStatus,
+    ClientView,
+    CreatedClient,
+    client_of,
+    status_at,
+    view_of,
+)
 
 __all__ = [
     "authenticate",
+    "authenticate_each",
     "create_client",
     "expire_client",
     "list_clients",
@@ -50,6 +61,19 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: :func:`authenticate`'s look-up: the columns of :class:`~.views.ClientRow`, by client id.
+_BY_ID = select(
+    col(ApiClientRecord.client_id),
+    col(ApiClientRecord.name),
+    col(ApiClientRecord.role),
+    col(ApiClientRecord.scope),
+    col(ApiClientRecord.key_hash),
+    col(ApiClientRecord.expires_at),
+    col(ApiClientRecord.revoked_at),
+).where(col(ApiClientRecord.client_id) == bindparam("client_id"))
+#: One prepared look-up per store (a store is one engine: one per process).
+_reads: weakref.WeakKeyDictionary[Store, PreparedRead] = weakref.WeakKeyDictionary()
 
 
 def _audit(
@@ -187,14 +211,43 @@ def revoke_client(
 
 def authenticate(store: Store, key: object, now: dt.datetime) -> ApiClient:
     """The active client ``key`` belongs to; :class:`~card_service.clients.Unauthenticated`
-    (one message, whatever the cause) otherwise."""
+    (one message, whatever the cause) otherwise.
+
+    Every keyed request comes through here, so the row is read with a
+    :class:`~card_service.register.prepared.PreparedRead` (one statement, no session): a
+    revocation or expiry written by any process is seen by the very next request."""
+    found = authenticate_each(store, [key], now)[0]
+    if isinstance(found, Unauthenticated):
+        raise found
+    return found
+
+
+def authenticate_each(
+    store: Store, keys: Sequence[object], now: dt.datetime
+) -> list[ApiClient | Unauthenticated]:
+    """:func:`authenticate` of each key (a batch of requests: the rows are read on one
+    connection); each answer is the client or the :class:`Unauthenticated` it raises."""
     now = require_utc(now)
-    client_id = parse_key(key)  # a malformed key never reaches the database
-    assert isinstance(key, str)
-    with Session(store.engine) as session:
-        row: ApiClientRecord | None = session.get(ApiClientRecord, client_id)
-    matches = key_matches(key, DUMMY_HASH if row is None else row.key_hash)
-    if row is None or not matches or status_at(row, now) is not ClientStatus.ACTIVE:
-        log.debug("API key refused (client %s)", client_id)
-        raise Unauthenticated(UNAUTHENTICATED)
-    return client_of(row)
+    answers: list[ApiClient | Unauthenticated | None] = [None] * len(keys)
+    wanted: list[tuple[int, str, str]] = []
+    for i, key in enumerate(keys):
+        try:
+            client_id = parse_key(key)  # a malformed key never reaches the database
+        except Unauthenticated as exc:
+            answers[i] = exc
+            continue
+        assert isinstance(key, str)
+        wanted.append((i, key, client_id))
+    read = _reads.get(store)
+    if read is None:
+        read = _reads.setdefault(store, PreparedRead(store.engine, _BY_ID))
+    rows = read.each([{"client_id": client_id} for _, _, client_id in wanted]) if wanted else []
+    for (i, key, client_id), found in zip(wanted, rows, strict=True):
+        row = None if found is None else ClientRow(*found)
+        matches = key_matches(key, DUMMY_HASH if row is None else row.key_hash)
+        if row is None or not matches or status_at(row, now) is not ClientStatus.ACTIVE:
+            log.debug("API key refused (client %s)", client_id)
+            answers[i] = Unauthenticated(UNAUTHENTICATED)
+        else:
+            answers[i] = client_of(row)
+    return [a if a is not None else Unauthenticated(UNAUTHENTICATED) for a in answers]

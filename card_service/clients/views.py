@@ -12,7 +12,15 @@ from card_service.register.models import ApiClientRecord
 
 from . import ApiClient, Role
 
-__all__ = ["ClientStatus", "ClientView", "CreatedClient", "client_of", "status_at", "view_of"]
+__all__ = [
+    "ClientRow",
+    "ClientStatus",
+    "ClientView",
+    "CreatedClient",
+    "client_of",
+    "status_at",
+    "view_of",
+]
 
 
 class ClientStatus(StrEnum):
@@ -21,7 +29,28 @@ class ClientStatus(StrEnum):
     REVOKED = "revoked"
 
 
-def _scope(row: ApiClientRecord) -> frozenset[str]:
+@dataclass(frozen=True, repr=False)
+class ClientRow:
+    """The columns authentication reads (:func:`~.registry.authenticate`): the row without
+    its audit fields.  ``repr`` leaves the key's hash out."""
+
+    client_id: str
+    name: str
+    role: str
+    scope: str
+    key_hash: str
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+    def __repr__(self) -> str:
+        return f"ClientRow({self.client_id}, {self.role})"
+
+
+#: A row as authentication and the views read it.
+_Row = ApiClientRecord | ClientRow
+
+
+def _scope(row: _Row) -> frozenset[str]:
     return frozenset(e for e in row.scope.split(",") if e)
 
 
@@ -77,7 +106,7 @@ class CreatedClient:
         }
 
 
-def status_at(row: ApiClientRecord, now: dt.datetime) -> ClientStatus:
+def status_at(row: _Row, now: dt.datetime) -> ClientStatus:
     if row.revoked_at is not None:
         return ClientStatus.REVOKED
     if row.expires_at is not None and row.expires_at <= now:
@@ -99,7 +128,7 @@ def view_of(row: ApiClientRecord, now: dt.datetime) -> ClientView:
     )
 
 
-def client_of(row: ApiClientRecord) -> ApiClient:
+def client_of(row: _Row) -> ApiClient:
     """The authenticated client of ``row`` (the contract's :class:`ApiClient`)."""
     return ApiClient(
         client_id=row.client_id,

@@ -62,6 +62,7 @@ from .relying import (
     RelyingVerification,
     disclosed_scope,
 )
+from .relying_batch import PresentationRequest
 from .results import (
     AuditSeal,
     CardTerminated,
@@ -114,6 +115,7 @@ __all__ = [
     "PermitStatus",
     "PermitView",
     "Presentation",
+    "PresentationRequest",
     "RateDecision",
     "ReaderChange",
     "ReaderStatus",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
-from card_service.clients import ApiClient, Role
+from card_service.clients import ApiClient, Role, Unauthenticated
 from card_service.clients import registry as clients
 from card_service.clients.errors import ClientInvalid
 from card_service.clients.views import ClientView, CreatedClient
@@ -101,7 +101,18 @@ class ClientUseCases(OfficeCore):
     def authenticate_client(self, key: str, now: dt.datetime) -> ApiClient:
         """The active client of ``key``; :class:`~card_service.clients.Unauthenticated`
         (one message for a malformed, unknown, expired or revoked key) otherwise."""
+        with self.database():
+            return clients.authenticate(self._client_lookups(), key, now)
+
+    def authenticate_clients(
+        self, keys: Sequence[str], now: dt.datetime
+    ) -> list[ApiClient | Unauthenticated]:
+        """:meth:`authenticate_client` of each key (a batch: one connection); each answer is
+        the client or its :class:`~card_service.clients.Unauthenticated`."""
+        with self.database():
+            return clients.authenticate_each(self._client_lookups(), keys, now)
+
+    def _client_lookups(self) -> Store:
         if self._client_reader is None:  # a look-up: never queues behind a writer
             self._client_reader = Store(read_only(self.engine))
-        with self.database():
-            return clients.authenticate(self._client_reader, key, now)
+        return self._client_reader

@@ -21,7 +21,7 @@ from .clients import ClientUseCases
 from .issuing import IssuingUseCases
 from .monitoring import MonitoringUseCases
 from .offline import OfflineUseCases
-from .relying import RelyingUseCases
+from .relying_batch import RelyingBatchUseCases
 from .settings import Settings
 from .status import StatusListUseCases
 from .verifying import VerifyingUseCases
@@ -33,7 +33,7 @@ class Office(
     MonitoringUseCases,
     IssuingUseCases,
     VerifyingUseCases,
-    RelyingUseCases,
+    RelyingBatchUseCases,
     AdminUseCases,
     ClientUseCases,
     StatusListUseCases,

@@ -1,6 +1,7 @@
 """Relying parties (merchants, banks): single-use challenges, selective presentations checked
 within the client's disclosure scope, the status of a permit; and the terminal's side (the
-card answers a challenge, the presentation is built).
+card answers a challenge, the presentation is built).  The verification itself, one or a
+batch, is :mod:`.relying_batch`.
 
 The rules (docs/http-api.md, "Relying parties"):
 
@@ -28,10 +29,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from card_service.audit.chain import is_permit_number
 from card_service.card.wire import FileId
 from card_service.clients import ApiClient
-from card_service.record import CardProof, Reason, Verdict, VerificationResult, Verifier, present
+from card_service.record import Reason, Verdict, VerificationResult, Verifier, present
 from card_service.record.data import ELEMENT_TYPES, MANDATORY_ELEMENTS
 from card_service.record.endorsement import ENDORSEMENTS_MAX_BYTES
 from card_service.record.errors import RecordError
@@ -41,13 +41,13 @@ from card_service.record.verdict import decide
 from card_service.register.errors import NotFound
 from card_service.register.models import PermitState
 from card_service.register.service import effective_state
-from card_service.shared_state import Challenge, ChallengeOutcome, SharedStateUnavailable
+from card_service.register.views import PermitFacts
+from card_service.shared_state import Challenge, ChallengeOutcome
 from card_service.shared_state.model import nonce_well_formed
-from card_service.workflows.cardops import digests_of
 from permit_errors import ErrorKind, PermitError
 
 from .core import OfficeCore
-from .errors import RegisterUnavailable, RequestInvalid
+from .errors import RequestInvalid
 
 __all__ = [
     "PRESENTATION_FORMAT",
@@ -188,7 +188,7 @@ def _nonce_bytes(nonce: str) -> bytes:
     return base64.urlsafe_b64decode(nonce + "=")
 
 
-def _carried_elements(record: bytes) -> set[str] | None:
+def _carried_elements(record: bytes) -> frozenset[str] | None:
     """The element identifiers the presentation carries, in any namespace, including items
     that are not in the issuer's encoding (an out-of-scope element re-encoded is still
     carried: refused, not merely MALFORMED); ``None``: not parseable, the verifier will say
@@ -197,7 +197,7 @@ def _carried_elements(record: bytes) -> set[str] | None:
         parsed = parse_record(record)
     except RecordFormatError:
         return None
-    return {entry.identifier for entry in parsed.entries if isinstance(entry, ParsedItem)}
+    return frozenset(e.identifier for e in parsed.entries if isinstance(e, ParsedItem))
 
 
 class RelyingUseCases(OfficeCore):
@@ -211,63 +211,6 @@ class RelyingUseCases(OfficeCore):
         """A single-use nonce bound to ``client``, expiring at ``now + ttl`` (default
         :data:`~card_service.shared_state.DEFAULT_TTL`)."""
         return self.shared_state.challenges.issue(client.client_id, now, ttl)
-
-    def verify_presentation(
-        self,
-        client: ApiClient,
-        presentation: Presentation,
-        now: dt.datetime,
-        *,
-        audit_actor: str,
-    ) -> RelyingVerification:
-        """Spend the nonce, check the scope, verify the record with the card proof and the
-        register's revocation, audit the outcome, answer only the scoped elements.
-
-        :class:`~card_service.shared_state.SharedStateUnavailable` (the nonce could not be
-        spent), :class:`OutOfScope`, or a register failure (``RegisterUnavailable``: never
-        REVOKED for an outage) raise, after the audit entry when the register answers;
-        every other failure is the answer's verdict."""
-        try:
-            outcome = self.shared_state.challenges.consume(
-                presentation.nonce if nonce_well_formed(presentation.nonce) else "",
-                client.client_id,
-                now,
-            )
-        except SharedStateUnavailable:
-            self._audit_relying(None, "failed:shared_state_unavailable", audit_actor, now)
-            raise
-        if outcome is not ChallengeOutcome.CONSUMED:
-            answer = _challenge_failure(outcome)
-            self._audit_relying(None, f"failed:challenge_{outcome.value}", audit_actor, now)
-            return answer
-        allowed = disclosed_scope(client)
-        carried = _carried_elements(presentation.record)
-        if carried is not None and not carried <= allowed:
-            self._audit_relying(None, "refused:out_of_scope", audit_actor, now)
-            raise OutOfScope(
-                "the presentation carries elements outside this client's disclosure scope: "
-                "present only " + ", ".join(sorted(allowed))
-            )
-        nonce = _nonce_bytes(presentation.nonce)
-        result = self._relying(now).verify(
-            presentation.record,
-            now=now,
-            endorsements=presentation.endorsements,
-            card_proof=CardProof(nonce, presentation.card_signature),
-            require_card_proof=True,
-        )
-        number = result.elements.get("permit_number")
-        if isinstance(number, str) and result.verdict not in (Verdict.FORGED, Verdict.MALFORMED):
-            try:
-                result = self._register_check(result, number, presentation.record, now)
-            except RegisterUnavailable:  # an outage is not a revocation: 503, audited
-                self._audit_relying(None, "failed:register_unavailable", audit_actor, now)
-                raise
-        answer = self._scoped(result, allowed, outcome)
-        reasons = ",".join(r.code for r in result.reasons)
-        code = "passed" if answer.valid else f"failed:{result.verdict.value.lower()}:{reasons}"
-        self._audit_relying(number if isinstance(number, str) else None, code, audit_actor, now)
-        return answer
 
     def permit_status(self, number: str, now: dt.datetime) -> PermitStatus:
         """``valid``, ``suspended`` or ``revoked`` at ``now``; a number never issued (or
@@ -313,7 +256,7 @@ class RelyingUseCases(OfficeCore):
 
     def _relying(self, now: dt.datetime) -> Verifier:
         """One verifier for relying parties (it caches validated signers).  The register's
-        revocation status is checked by :meth:`_register_check`, on the same look-up as
+        revocation status is checked by :meth:`_facts_check`, on the same look-up as
         the rest of the register's checks (one read per verification)."""
         if self._relying_verifier is None:
             trust = self._trust if self._trust is not None else self.issuer_trust(now)
@@ -326,15 +269,15 @@ class RelyingUseCases(OfficeCore):
             return self.issuer(now).trust
         return self.trust_list()
 
-    def _register_check(
-        self, result: VerificationResult, number: str, record: bytes, now: dt.datetime
+    @staticmethod
+    def _facts_check(
+        result: VerificationResult, view: PermitFacts | None, now: dt.datetime
     ) -> VerificationResult:
         """The register must hold this permit as issued, with this record's MSO (a
         presentation keeps the issuerAuth, so the MSO digest is the issued record's), and
-        not revoked at ``now`` (from the revocation's effective time)."""
+        not revoked at ``now`` (from the revocation's effective time); ``view``: the
+        register's facts of the permit the record names."""
         extra: list[Reason] = []
-        with self.database("cannot read the register ({name})"):
-            view = self.reader_register().permit_facts(number)
         if (
             view is None
             or view.issued_at is None
@@ -347,7 +290,7 @@ class RelyingUseCases(OfficeCore):
                     "the register holds no issued permit with this number",
                 )
             )
-        elif view.mso_digest != digests_of(record).mso:
+        elif view.mso_digest != result.mso_digest:
             extra.append(
                 Reason(
                     "register_record_mismatch",
@@ -375,11 +318,3 @@ class RelyingUseCases(OfficeCore):
         elements = {k: v for k, v in result.elements.items() if k in allowed}
         years = result.years_of_residence if "residence_began" in allowed else None
         return RelyingVerification(result.verdict.value, result.reasons, outcome, elements, years)
-
-    def _audit_relying(self, number: str | None, result: str, actor: str, now: dt.datetime) -> None:
-        """``permit.verify`` by ``actor``: the outcome code, never personal data (a number
-        that is not a well-formed permit number is not trusted into the log)."""
-        if number is not None and not is_permit_number(number):
-            number = None
-        with self.database("cannot write the audit log ({name})"):
-            self.register(sealing=False).record_verification(number, result[:200], actor, now)

@@ -109,6 +109,12 @@ class VerificationResult:
     status_uri: str | None = None
     #: 1 or 2 (the MSO version), once the MSO parsed.
     record_format: int | None = None
+    #: SHA-256 (hex) of the record's MobileSecurityObjectBytes, once the MSO parsed: what the
+    #: register holds for the record it issued (the verifier has hashed it already).
+    mso_digest: str | None = None
+    #: The element identifiers the record carries (every namespace, whether or not in the
+    #: issuer's encoding), once its items parsed: what a disclosure scope is checked on.
+    carried: frozenset[str] | None = None
 
     @property
     def valid(self) -> bool:

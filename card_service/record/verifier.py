@@ -45,7 +45,7 @@ from .data import MANDATORY_ELEMENTS
 from .endorsement_check import check_endorsements
 from .item_check import check_items
 from .mso import DOC_TYPE, MSO_VERSION_1, MsoError, MsoInfo, mso_digest, parse_mso
-from .record_parser import RecordFormatError, decode_record, parse_record
+from .record_parser import ParsedItem, RecordFormatError, decode_record, parse_record
 from .schedule import full_years, local_date
 from .signer_check import CLOCK_SKEW, SignerChecker
 from .status_ref import StatusKind, StatusLookup
@@ -178,6 +178,7 @@ class Verifier:
             )
 
         parsed = parse_record(decoded, signed_digests=mso.value_digests)
+        carried = frozenset(e.identifier for e in parsed.entries if isinstance(e, ParsedItem))
         elements, present = check_items(parsed, mso.value_digests, reasons)
         for name in MANDATORY_ELEMENTS:
             if name not in present:
@@ -199,8 +200,9 @@ class Verifier:
 
         card_ok = check_card_proof(mso.device_key, card_proof, require_card_proof, reasons)
 
+        digest = mso_digest(auth.payload)
         count, status = check_endorsements(
-            endorsements, elements, mso_digest(auth.payload), now, self._signers, reasons
+            endorsements, elements, digest, now, self._signers, reasons
         )
         if status is not None and status.suspended:
             reasons.append(
@@ -229,6 +231,8 @@ class Verifier:
             status_index=None if mso.status is None else mso.status.idx,
             status_uri=None if mso.status is None else mso.status.uri,
             record_format=1 if mso.version == MSO_VERSION_1 else 2,
+            mso_digest=digest.hex(),
+            carried=carried,
         )
 
     def _check_status(self, mso: MsoInfo, now: dt.datetime, reasons: list[Reason]) -> None:

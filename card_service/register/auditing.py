@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, text
@@ -65,7 +66,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: At most this many entries in one transaction.
+#: At most this many entries in one transaction (unless one caller's batch alone has more:
+#: a caller's entries are never split).
 MAX_GROUP = 256
 #: The entry that records a group committed although its callers were answered 503.
 IN_DOUBT_ACTOR = "permit:group-commit"
@@ -88,7 +90,9 @@ class AuditNotRecorded(RegisterError):
 
 @dataclass(eq=False)
 class _Queued:
-    entry: NewEntry
+    """One caller's entries (a batch of verifications is one caller: one wake-up)."""
+
+    entries: list[NewEntry]
     wake: threading.Event = field(default_factory=threading.Event)
     done: bool = False
     failure: str | None = None
@@ -152,11 +156,24 @@ class GroupCommit:
 
     def append(self, entry: NewEntry) -> None:
         """Queue ``entry``; return once it is committed, else raise :class:`AuditNotRecorded`."""
-        require_utc(entry.now)
-        bad = field_problem(entry.actor, entry.action, entry.permit_number, entry.result)
-        if bad is not None:  # refused alone, before it could fail anybody else's group
-            raise AuditError(f"audit {bad} has an invalid shape")
-        mine = _Queued(entry)
+        failure = self.append_all([entry])[0]
+        if failure is not None:
+            raise AuditNotRecorded(f"the audit entry was not recorded ({failure})", failure)
+
+    def append_all(self, entries: Sequence[NewEntry]) -> list[str | None]:
+        """Queue ``entries`` (one caller's batch, in order); return once each is settled:
+        for each, ``None`` once committed, else the failure's class name (its group's).
+
+        An entry of invalid shape is refused alone (:class:`~card_service.audit.AuditError`
+        before anything is queued), so it cannot fail anybody else's group."""
+        for entry in entries:
+            require_utc(entry.now)
+            bad = field_problem(entry.actor, entry.action, entry.permit_number, entry.result)
+            if bad is not None:
+                raise AuditError(f"audit {bad} has an invalid shape")
+        if not entries:
+            return []
+        mine = _Queued(list(entries))
         with self._lock:
             self._queue.append(mine)
             lead = not self._leading
@@ -165,20 +182,22 @@ class GroupCommit:
             mine.wake.wait()  # committed by a leader, or promoted to lead
         if not mine.done:
             self._lead()
-        if mine.failure is not None:
-            raise AuditNotRecorded(
-                f"the audit entry was not recorded ({mine.failure})", mine.failure
-            )
+        return [mine.failure] * len(entries)
 
     def _lead(self) -> None:
         with self._lock:
-            group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-        failure = self._commit([q.entry for q in group])
+            group: list[_Queued] = []
+            size = 0
+            while self._queue and (not group or size + len(self._queue[0].entries) <= MAX_GROUP):
+                queued = self._queue.pop(0)
+                group.append(queued)
+                size += len(queued.entries)
+        failure = self._commit([entry for queued in group for entry in queued.entries])
         for queued in group:
             queued.failure, queued.done = failure, True
         with self._lock:
             if failure is None:
-                self.entries += len(group)
+                self.entries += sum(len(queued.entries) for queued in group)
                 self.commits += 1
             following = self._queue[0] if self._queue else None
             self._leading = following is not None

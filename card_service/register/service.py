@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from card_service.audit import NewEntry
 
 from . import applications, auditing, cards, endorsements, issuance, locking, revocations
 from .models import Permit, PermitState, Revocation
+from .prepared import PreparedRead
 from .residence import ResidenceStatus, effective_state, permit_residence
 from .revocations import REPLACE_REASONS, REVOKE_REASONS
 from .status import StatusEntries, status_entries
@@ -53,6 +54,18 @@ from .views import (
 
 __all__ = ["REPLACE_REASONS", "REVOKE_REASONS", "Register", "effective_state"]
 
+#: :meth:`Register.permit_facts`: the permit by number with its revocation, if any.
+_FACTS = (
+    select(
+        col(Permit.state),
+        col(Permit.issued_at),
+        col(Permit.mso_digest),
+        col(Revocation.effective_at),
+    )
+    .outerjoin(Revocation, col(Revocation.permit_id) == col(Permit.id))
+    .where(col(Permit.number) == bindparam("number"))
+)
+
 
 class Register(Store):
     """The register of record on one database (one instance per process is enough).
@@ -62,6 +75,7 @@ class Register(Store):
     """
 
     _group: auditing.GroupCommit | None = None
+    _facts: PreparedRead | None = None
     _group_lock = threading.Lock()
 
     # -- applications ---------------------------------------------------------------------
@@ -220,12 +234,25 @@ class Register(Store):
         committed in a group with other threads' verifications, durable on return
         (:class:`.auditing.GroupCommit`; a failed commit is
         :class:`.auditing.AuditNotRecorded`)."""
+        self._verifications().append(
+            NewEntry(actor, "permit.verify", result, now, permit_number=permit_number)
+        )
+
+    def record_verifications(
+        self, entries: Sequence[tuple[str | None, str, str, dt.datetime]]
+    ) -> list[str | None]:
+        """:meth:`record_verification` of each ``(permit_number, result, actor, now)`` (a
+        batch, in one group where it fits): for each, ``None`` once durable, else the
+        failure's class name."""
+        return self._verifications().append_all(
+            [NewEntry(a, "permit.verify", r, t, permit_number=n) for n, r, a, t in entries]
+        )
+
+    def _verifications(self) -> auditing.GroupCommit:
         with self._group_lock:
             if self._group is None:
                 self._group = auditing.GroupCommit(self)
-        self._group.append(
-            NewEntry(actor, "permit.verify", result, now, permit_number=permit_number)
-        )
+            return self._group
 
     # -- reading --------------------------------------------------------------------------
 
@@ -241,22 +268,20 @@ class Register(Store):
 
     def permit_facts(self, permit_number: str) -> PermitFacts | None:
         """What a verifier checks a presented record against (state, issuance, MSO digest,
-        revocation), in one query; ``None`` for a number the register does not hold."""
-        stmt = (
-            select(
-                col(Permit.state),
-                col(Permit.issued_at),
-                col(Permit.mso_digest),
-                col(Revocation.effective_at),
-            )
-            .outerjoin(Revocation, col(Revocation.permit_id) == col(Permit.id))
-            .where(col(Permit.number) == permit_number)
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(stmt).one_or_none()
-        if row is None:
-            return None
-        return PermitFacts(PermitState(row[0]), row[1], row[2], row[3])
+        revocation), in one query; ``None`` for a number the register does not hold.
+
+        On the hot path of every verification: a :class:`.prepared.PreparedRead`."""
+        return self.permit_facts_each([permit_number])[0]
+
+    def permit_facts_each(self, permit_numbers: Sequence[str]) -> list[PermitFacts | None]:
+        """:meth:`permit_facts` of each number, on one connection (a batch)."""
+        if self._facts is None:
+            self._facts = PreparedRead(self.engine, _FACTS)
+        rows = self._facts.each([{"number": n} for n in permit_numbers])
+        return [
+            None if row is None else PermitFacts(PermitState(row[0]), row[1], row[2], row[3])
+            for row in rows
+        ]
 
     def status_entries(self, now: dt.datetime) -> StatusEntries:
         """The status of every status index (permit row id) at ``now``, for the signed

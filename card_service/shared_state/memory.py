@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from keys.clock import require_utc
@@ -20,6 +21,8 @@ from .model import (
     DEFAULT_RATE_LIMITS,
     Challenge,
     ChallengeOutcome,
+    Claim,
+    Hit,
     RateDecision,
     RateLimits,
     bounded_ttl,
@@ -100,6 +103,9 @@ class MemoryChallengeStore:
                 entry.state = state
         return outcome
 
+    def consume_many(self, claims: Sequence[Claim]) -> list[ChallengeOutcome]:
+        return [self.consume(nonce, client_id, now) for nonce, client_id, now in claims]
+
     def ping(self) -> bool:
         return True
 
@@ -142,3 +148,6 @@ class MemoryRateLimiter:
                 heapq.heappush(self._forget, ((window + 1) * window_ms, key))
             self._counts[key] = count
         return window_decision(count, limit, now_ms, degraded=self._degraded)
+
+    def hit_many(self, hits: Sequence[Hit]) -> list[RateDecision]:
+        return [self.hit(client_id, route_class, now) for client_id, route_class, now in hits]

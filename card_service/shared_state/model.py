@@ -13,7 +13,7 @@ import datetime as dt
 import math
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -31,6 +31,8 @@ __all__ = [
     "Challenge",
     "ChallengeOutcome",
     "ChallengeStore",
+    "Claim",
+    "Hit",
     "RateDecision",
     "RateLimit",
     "RateLimiter",
@@ -129,6 +131,10 @@ class ChallengeOutcome(StrEnum):
     OTHER_CLIENT = "other_client"
 
 
+#: What a presentation claims: its nonce, for this client, at this instant.
+Claim = tuple[str, str, dt.datetime]
+
+
 class ChallengeStore(Protocol):
     """Single-use challenges, shared by every worker and process on the same store."""
 
@@ -140,6 +146,14 @@ class ChallengeStore(Protocol):
         """Spend ``nonce`` atomically: at most one call ever answers CONSUMED.
 
         Raises :class:`SharedStateUnavailable` when the store does not answer."""
+        ...
+
+    def consume_many(self, claims: Sequence[Claim]) -> list[ChallengeOutcome]:
+        """:meth:`consume` for each ``(nonce, client_id, now)`` of ``claims``, in order, in
+        one round trip to the store (a batch of verifications).
+
+        Raises :class:`SharedStateUnavailable` when the store does not answer: then any of
+        the nonces may have been spent (fail closed: none is CONSUMED for its caller)."""
         ...
 
     def ping(self) -> bool:
@@ -241,6 +255,10 @@ def window_decision(
     )
 
 
+#: One request to count: its client, its route class, its instant.
+Hit = tuple[str, str, dt.datetime]
+
+
 class RateLimiter(Protocol):
     """Per-client, per-route-class request counting, shared across processes (Redis)."""
 
@@ -251,4 +269,9 @@ class RateLimiter(Protocol):
 
     def hit(self, client_id: str, route_class: str, now: dt.datetime) -> RateDecision:
         """Count one request of ``client_id`` on ``route_class`` at ``now`` and decide."""
+        ...
+
+    def hit_many(self, hits: Sequence[Hit]) -> list[RateDecision]:
+        """:meth:`hit` for each ``(client_id, route_class, now)`` of ``hits``, in order, in
+        one round trip to the store (a batch of requests)."""
         ...

@@ -18,11 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
 
 from keys.clock import require_utc
@@ -33,7 +34,10 @@ from .model import (
     DEFAULT_RATE_LIMITS,
     Challenge,
     ChallengeOutcome,
+    Claim,
+    Hit,
     RateDecision,
+    RateLimit,
     RateLimits,
     SharedStateUnavailable,
     bounded_ttl,
@@ -155,6 +159,49 @@ class RedisChallengeStore:
         except ValueError:  # not our script's answer: fail closed
             raise SharedStateUnavailable("the shared store gave an unexpected answer") from None
 
+    def consume_many(self, claims: Sequence[Claim]) -> list[ChallengeOutcome]:
+        """One pipeline of the consume script (``EVALSHA``; a server that lost its scripts
+        answers ``NOSCRIPT`` without running any, and the pipeline is sent once more after
+        loading it)."""
+        outcomes: list[ChallengeOutcome | None] = [None] * len(claims)
+        sent = [
+            (i, self.key(nonce), client_id, epoch_ms(now))
+            for i, (nonce, client_id, now) in enumerate(claims)
+            if nonce_well_formed(nonce)
+        ]
+        for i, (nonce, _, _) in enumerate(claims):
+            if not nonce_well_formed(nonce):
+                outcomes[i] = ChallengeOutcome.UNKNOWN
+        for attempt in range(2):
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                for _, key, client_id, now_ms in sent:
+                    pipe.evalsha(self._consume.sha, 1, key, client_id, now_ms)
+                answers = pipe.execute(raise_on_error=False)
+            except RedisError as exc:
+                raise _unavailable(exc) from None
+            if attempt == 0 and any(isinstance(a, NoScriptError) for a in answers):
+                if not all(isinstance(a, NoScriptError) for a in answers):
+                    raise SharedStateUnavailable("the shared store gave an unexpected answer")
+                try:  # none ran: load the script, send them all again
+                    self._client.script_load(_CONSUME)
+                except RedisError as exc:
+                    raise _unavailable(exc) from None
+                continue
+            break
+        for (i, *_), answer in zip(sent, answers, strict=True):
+            if isinstance(answer, Exception):
+                raise (
+                    _unavailable(answer)
+                    if isinstance(answer, RedisError)
+                    else (SharedStateUnavailable("the shared store gave an unexpected answer"))
+                )
+            try:
+                outcomes[i] = ChallengeOutcome(str(answer))
+            except ValueError:  # not our script's answer: fail closed
+                raise SharedStateUnavailable("the shared store gave an unexpected answer") from None
+        return [o if o is not None else ChallengeOutcome.UNKNOWN for o in outcomes]
+
     def ping(self) -> bool:
         try:
             return bool(self._client.ping())
@@ -207,6 +254,48 @@ class RedisRateLimiter:
             return self._fallback.hit(client_id, route_class, now)
         self._recover()
         return window_decision(int(cast(Any, count)), limit, now_ms)
+
+    def hit_many(self, hits: Sequence[Hit]) -> list[RateDecision]:
+        """One pipeline of the count script; while Redis does not answer, this process's
+        memory decides (as :meth:`hit`)."""
+        if not hits:
+            return []
+        now_ms = max(epoch_ms(now) for _, _, now in hits)
+        if self._degraded and now_ms < self._next_probe_ms:
+            return self._fallback.hit_many(hits)
+        counted: list[tuple[RateLimit, int]] = []
+        for attempt in range(2):
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                counted = []
+                for client_id, route_class, now in hits:
+                    limit = self.limits.for_class(route_class)
+                    at = epoch_ms(now)
+                    key = self.key(client_id, route_class, at)
+                    pipe.evalsha(self._hit.sha, 1, key, limit.window_s * 2000)
+                    counted.append((limit, at))
+                answers = pipe.execute(raise_on_error=False)
+            except RedisError as exc:
+                self._degrade(now_ms, exc)
+                return self._fallback.hit_many(hits)
+            if attempt == 0 and any(isinstance(a, NoScriptError) for a in answers):
+                try:  # a server that lost its scripts ran none of them (NOSCRIPT): load, resend
+                    self._client.script_load(_HIT)
+                except RedisError as exc:
+                    self._degrade(now_ms, exc)
+                    return self._fallback.hit_many(hits)
+                if all(isinstance(a, NoScriptError) for a in answers):
+                    continue
+            break
+        failed = next((a for a in answers if isinstance(a, Exception)), None)
+        if failed is not None:
+            self._degrade(now_ms, failed if isinstance(failed, RedisError) else RedisError())
+            return self._fallback.hit_many(hits)
+        self._recover()
+        return [
+            window_decision(int(cast(Any, n)), limit, at)
+            for n, (limit, at) in zip(answers, counted, strict=True)
+        ]
 
     def _degrade(self, now_ms: int, exc: RedisError) -> None:
         with self._lock:

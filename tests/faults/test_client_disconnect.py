@@ -58,17 +58,20 @@ class HeldAudit:
         self.released = threading.Event()
         self.finished = threading.Event()
         register = office.station.register
-        original: Callable[..., None] = register.record_verification
+        # one verification (the counter) and a batch of them (the relying parties)
+        for name in ("record_verification", "record_verifications"):
+            monkeypatch.setattr(register, name, self._held(getattr(register, name)))
 
-        def held(*args: Any, **kwargs: Any) -> None:
+    def _held(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def held(*args: Any, **kwargs: Any) -> Any:
             self.entered.set()
             assert self.released.wait(WAIT)
             try:
-                original(*args, **kwargs)
+                return original(*args, **kwargs)
             finally:
                 self.finished.set()
 
-        monkeypatch.setattr(register, "record_verification", held)
+        return held
 
     def release(self) -> None:
         self.released.set()

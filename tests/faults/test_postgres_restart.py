@@ -21,6 +21,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -275,15 +276,15 @@ def test_postgres_restarted_under_load(private_postgres: PrivatePostgres) -> Non
 class _FailingOnce:
     """A register look-up whose first call fails as a dropped database connection does."""
 
-    def __init__(self, original: Callable[[str], object]) -> None:
+    def __init__(self, original: Callable[[Any], object]) -> None:
         self.original = original
         self.calls = 0
 
-    def __call__(self, number: str) -> object:
+    def __call__(self, numbers: Any) -> object:
         self.calls += 1
         if self.calls == 1:
             raise OperationalError("SELECT", {}, Exception("server closed the connection"))
-        return self.original(number)
+        return self.original(numbers)
 
 
 def test_the_register_failing_during_the_revocation_check(
@@ -300,8 +301,9 @@ def test_the_register_failing_during_the_revocation_check(
         app = create_app(office, authenticate=authenticate, now=lambda: NOW)
         with live_server(app) as base, httpx.Client(base_url=base, timeout=60) as client:
             registers = (office.reader_register(), office.station.register)
-            for register in registers:  # the relying parties' one look-up
-                monkeypatch.setattr(register, "permit_facts", _FailingOnce(register.permit_facts))
+            for register in registers:  # the relying parties' one look-up (per batch)
+                facts = _FailingOnce(register.permit_facts_each)
+                monkeypatch.setattr(register, "permit_facts_each", facts)
             relying = client.post(
                 "/v1/verifications", json=body, headers=headers(Role.RELYING_PARTY, "bank")
             )

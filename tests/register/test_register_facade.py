@@ -31,9 +31,11 @@ API = {
     "permit": "permit_number -> PermitView",
     "permit_for_card": "card_serial -> PermitView | None",
     "permit_facts": "permit_number -> PermitFacts | None",
+    "permit_facts_each": "permit_numbers -> list[PermitFacts | None]",
     "person_key": " -> bytes",
     "record_endorsement": "permit_number now actor='officer' -> EndorsementRecord",
     "record_verification": "permit_number result actor now -> None",
+    "record_verifications": "entries -> list[str | None]",
     "replace": (
         "permit_number reason new_card_serial actor now *lock_pending_only=False -> Reservation"
     ),

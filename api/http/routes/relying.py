@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from card_service.office import Presentation
+from card_service.office import Presentation, PresentationRequest
 
-from ..deps import Challenger, RelyingParty, StatusReader, actor_of, call, services_of
+from ..deps import Challenger, RelyingParty, StatusReader, actor_of, batched, call, services_of
 from ..openapi import authenticated
 from ..relying_models import ChallengeIssued, PresentationBody, PresentationVerdict, StatusAnswer
 from .common import PermitNumber
@@ -53,14 +53,8 @@ async def verification(
 ) -> PresentationVerdict:
     services = services_of(request)
     presentation = Presentation.from_json(body.model_dump())
-    answer = await call(
-        services,
-        services.office.verify_presentation,
-        client,
-        presentation,
-        services.now(),
-        audit_actor=actor_of(client),
-    )
+    verification = PresentationRequest(client, presentation, services.now(), actor_of(client))
+    answer = await batched(services, services.verifications, verification)
     return PresentationVerdict.of(answer)
 
 
