@@ -146,6 +146,8 @@ class _Calls:
         self.office.close()
 
     def after_call(self, response: Response, case: Case[Any]) -> None:
+        # The recorder keeps the answer (the stateful checks and a failure's report read it).
+        super().after_call(response, case)  # type: ignore[misc]
         answer = _json(response)
         if (case.method.upper(), case.path) == _CHALLENGE:
             if response.status_code == 201 and isinstance(answer, dict):
@@ -237,6 +239,20 @@ def test_a_scenario_meets_an_office_no_earlier_scenario_changed() -> None:
     second = _verify_and_revoke(Stateful())
     assert first == [200, 200, 200]
     assert second == first
+
+
+def test_the_stateful_checks_see_each_steps_answer() -> None:
+    """The scenario's recorder holds every answer: schemathesis's stateful checks (a resource
+    a link reaches must be there) look the source's answer up there, and skip without it."""
+    machine = Stateful()
+    try:
+        case = schema["/v1/readers"]["GET"].Case()
+        machine.recorder.record_case(case=case)
+        output = machine.step(StepInput.initial(case))
+        recorded = machine.recorder.interactions[case.id].response
+        assert recorded is not None and recorded.status_code == output.response.status_code
+    finally:
+        machine.teardown()
 
 
 def test_a_challenge_chains_into_a_verification() -> None:
