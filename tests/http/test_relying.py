@@ -206,7 +206,7 @@ def test_a_503_after_the_nonce_was_spent_never_lets_the_nonce_pass_again(
     reader, _ = _issued(office)
     body = _body(office, reader, _challenge(rp, BANK)["nonce"], "full_name")
     for register in (office.reader_register(), office.station.register):
-        monkeypatch.setattr(register, "permit_facts", _register_down)
+        monkeypatch.setattr(register, "permit_facts_each", _register_down)  # the batch's look-up
     response = rp.post("/v1/verifications", json=body, headers=BANK)
     assert_problem(response, 503, "register_unavailable")
     monkeypatch.undo()  # the register answers again
@@ -229,6 +229,10 @@ class _AnswerLost:
 
     def consume(self, nonce: str, client_id: str, now: dt.datetime) -> ChallengeOutcome:
         self.store.consume(nonce, client_id, now)
+        raise SharedStateUnavailable("the shared store did not answer")
+
+    def consume_many(self, claims: Any) -> list[ChallengeOutcome]:
+        self.store.consume_many(claims)  # spent, then the reply lost
         raise SharedStateUnavailable("the shared store did not answer")
 
     def __getattr__(self, name: str) -> Any:
