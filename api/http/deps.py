@@ -49,6 +49,7 @@ __all__ = [
     "StatusReader",
     "actor_of",
     "admissions",
+    "app_part",
     "batched",
     "call",
     "office_authenticator",
@@ -191,6 +192,18 @@ def services_of(request: Request) -> Services:
     services = request.app.state.services
     assert isinstance(services, Services)
     return services
+
+
+def app_part(request: Request, name: str, kind: type[T], make: Callable[[Services], T]) -> T:
+    """The app's one ``kind`` under ``app.state.<name>``, made from its services on first
+    use (a hub, a slot count, a cache: one per app, whichever request comes first)."""
+    state = request.app.state
+    part = getattr(state, name, None)
+    if part is None:
+        part = make(services_of(request))
+        setattr(state, name, part)
+    assert isinstance(part, kind)
+    return part
 
 
 def _office(request: Request) -> Office:

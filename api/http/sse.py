@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from permit_errors import PermitError, withheld_traceback
 
-from .deps import RateLimited, Services, services_of
+from .deps import RateLimited, Services, app_part
 from .models import Issued, Progress
 from .problems import problem_for
 
@@ -143,12 +143,9 @@ def issuance_slots(request: Request) -> StreamSlots:
     """The app's count of open issuance streams per client (``Limits.streams_per_client``,
     apart from the reader-event streams: a counter screen's event streams do not stop its
     officer issuing).  Each stream holds a worker thread for a whole card workflow."""
-    state = request.app.state
-    slots = getattr(state, "issuance_slots", None)
-    if slots is None:
-        slots = state.issuance_slots = StreamSlots(services_of(request).limits.streams_per_client)
-    assert isinstance(slots, StreamSlots)
-    return slots
+    return app_part(
+        request, "issuance_slots", StreamSlots, lambda s: StreamSlots(s.limits.streams_per_client)
+    )
 
 
 def sse(event: str, data: Any, event_id: str | None = None) -> bytes:

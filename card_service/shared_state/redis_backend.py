@@ -147,17 +147,7 @@ class RedisChallengeStore:
         raise SharedStateUnavailable("could not store a fresh challenge")
 
     def consume(self, nonce: str, client_id: str, now: dt.datetime) -> ChallengeOutcome:
-        now_ms = epoch_ms(now)
-        if not nonce_well_formed(nonce):
-            return ChallengeOutcome.UNKNOWN
-        try:
-            answer = self._consume(keys=[self.key(nonce)], args=[client_id, now_ms])
-        except RedisError as exc:
-            raise _unavailable(exc) from None
-        try:
-            return ChallengeOutcome(str(answer))
-        except ValueError:  # not our script's answer: fail closed
-            raise SharedStateUnavailable("the shared store gave an unexpected answer") from None
+        return self.consume_many([(nonce, client_id, now)])[0]
 
     def consume_many(self, claims: Sequence[Claim]) -> list[ChallengeOutcome]:
         """One pipeline of the consume script (``EVALSHA``; a server that lost its scripts
@@ -241,19 +231,7 @@ class RedisRateLimiter:
         return f"{self._prefix}{route_class}:{window_s}:{now_ms // (window_s * 1000)}:{client_id}"
 
     def hit(self, client_id: str, route_class: str, now: dt.datetime) -> RateDecision:
-        limit = self.limits.for_class(route_class)
-        now_ms = epoch_ms(now)
-        if self._degraded and now_ms < self._next_probe_ms:
-            return self._fallback.hit(client_id, route_class, now)
-        try:
-            count = self._hit(
-                keys=[self.key(client_id, route_class, now_ms)], args=[limit.window_s * 2000]
-            )
-        except RedisError as exc:
-            self._degrade(now_ms, exc)
-            return self._fallback.hit(client_id, route_class, now)
-        self._recover()
-        return window_decision(int(cast(Any, count)), limit, now_ms)
+        return self.hit_many([(client_id, route_class, now)])[0]
 
     def hit_many(self, hits: Sequence[Hit]) -> list[RateDecision]:
         """One pipeline of the count script; while Redis does not answer, this process's

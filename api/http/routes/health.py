@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from card_service.office import Check, readiness
 
-from ..deps import Clock, call, services_of
+from ..deps import Clock, app_part, call, services_of
 from ..metrics import CONTENT_TYPE_LATEST, HttpMetrics
 from ..models import CheckModel, Health, Readiness
 
@@ -98,12 +98,9 @@ class ReadinessCache:
 
 
 def _readiness_cache(request: Request) -> ReadinessCache:
-    state = request.app.state
-    cache = getattr(state, "readiness", None)
-    if cache is None:
-        cache = state.readiness = ReadinessCache(services_of(request).limits.ready_cache)
-    assert isinstance(cache, ReadinessCache)
-    return cache
+    return app_part(
+        request, "readiness", ReadinessCache, lambda s: ReadinessCache(s.limits.ready_cache)
+    )
 
 
 def _check(check: Check) -> CheckModel:

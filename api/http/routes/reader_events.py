@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ..admin_models import ReaderEventModel
-from ..deps import Counter, services_of
+from ..deps import Counter, app_part, services_of
 from ..openapi import authenticated
 from ..reader_events import Failed, Numbered, ReaderEventHub, Ready, Reset
 from ..sse import SSE_EVENT_SCHEMA, SSE_MEDIA_TYPE, SlotResponse, StreamSlots, sse
@@ -64,22 +64,16 @@ _EVENTS: dict[int | str, dict[str, Any]] = {
 
 def hub_of(request: Request) -> ReaderEventHub:
     """The app's one hub (made on first use: one poller per office)."""
-    state = request.app.state
-    hub = getattr(state, "reader_events", None)
-    if hub is None:
-        hub = state.reader_events = ReaderEventHub(services_of(request).office.reader_events)
-    assert isinstance(hub, ReaderEventHub)
-    return hub
+    return app_part(
+        request, "reader_events", ReaderEventHub, lambda s: ReaderEventHub(s.office.reader_events)
+    )
 
 
 def slots_of(request: Request) -> StreamSlots:
     """The app's count of open event streams per client (``Limits.streams_per_client``)."""
-    state = request.app.state
-    slots = getattr(state, "stream_slots", None)
-    if slots is None:
-        slots = state.stream_slots = StreamSlots(services_of(request).limits.streams_per_client)
-    assert isinstance(slots, StreamSlots)
-    return slots
+    return app_part(
+        request, "stream_slots", StreamSlots, lambda s: StreamSlots(s.limits.streams_per_client)
+    )
 
 
 async def _events(
