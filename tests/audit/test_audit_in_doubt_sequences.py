@@ -1,0 +1,154 @@
+"""Attack on the group commit's "commit in doubt" handling (register.auditing): every
+sequence of three failing groups (each COMMIT landing or not, the check on a fresh
+connection working or not, the transaction failing before its COMMIT, the whole database
+unreachable), each followed by a group that commits.  Invariants, on SQLite and PostgreSQL:
+
+* a caller answered as committed has its entries in the log at that moment (durable);
+* no entry is in the log twice, and no ``audit.in_doubt`` record names a range twice;
+* an entry in the log whose caller was answered 503 is named by exactly one
+  ``audit.in_doubt`` record once the doubt is settled, and an entry answered as committed
+  by none;
+* nothing stays in doubt after a group commits, and the chain verifies.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlmodel import Session, col
+
+from card_service.audit import AuditEvent, NewEntry, verify_audit_log
+from card_service.register import auditing
+from card_service.register.auditing import IN_DOUBT_ACTION, GroupCommit
+from card_service.register.service import Register
+from tests.dbfixtures import NOW
+
+#: COMMIT landed / lost, checked or not; failed before the COMMIT; database down.
+OUTCOMES = ("landed", "landed_unchecked", "lost", "lost_unchecked", "early", "down")
+
+
+class Faults:
+    """One commit's faults, armed before it and disarmed after."""
+
+    def __init__(self, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.engine = engine
+        self.commit_fault: bool | None = None  # None: no fault; True: after landing
+        self.settle_down = False
+        self.present_down = False
+        self.early = False
+        self._commit = engine.dialect.do_commit
+        self._settle = auditing._settle
+        self._present = auditing._present
+        self._append_many = auditing.append_many
+        monkeypatch.setattr(engine.dialect, "do_commit", self.do_commit)
+        monkeypatch.setattr(auditing, "_settle", self.settle)
+        monkeypatch.setattr(auditing, "_present", self.present)
+        monkeypatch.setattr(auditing, "append_many", self.append_many)
+
+    def arm(self, outcome: str) -> None:
+        self.commit_fault = {
+            "landed": True,
+            "landed_unchecked": True,
+            "lost": False,
+            "lost_unchecked": False,
+            "down": True,
+        }.get(outcome)
+        self.settle_down = outcome in ("landed_unchecked", "lost_unchecked")
+        self.present_down = outcome == "down"
+        self.early = outcome == "early"
+
+    def disarm(self) -> None:
+        self.arm("ok")
+
+    def do_commit(self, dbapi_connection: Any) -> None:
+        after, self.commit_fault = self.commit_fault, None
+        if after is None or after:
+            self._commit(dbapi_connection)
+        if after is not None:
+            raise self.engine.dialect.loaded_dbapi.OperationalError("connection lost")
+
+    def settle(self, *args: Any) -> bool:
+        if self.settle_down:
+            raise ConnectionRefusedError("no database")
+        result: bool = self._settle(*args)
+        return result
+
+    def present(self, *args: Any) -> bool:
+        if self.present_down:
+            raise ConnectionRefusedError("no database")
+        result: bool = self._present(*args)
+        return result
+
+    def append_many(self, *args: Any) -> Any:
+        if self.early:
+            self.early = False
+            raise ConnectionResetError("lost before the COMMIT")
+        return self._append_many(*args)
+
+
+def _rows(engine: Engine) -> list[tuple[int, str, str]]:
+    with Session(engine) as session:
+        rows = session.execute(
+            select(col(AuditEvent.seq), col(AuditEvent.action), col(AuditEvent.result)).order_by(
+                col(AuditEvent.seq)
+            )
+        )
+        return [(int(s), str(a), str(r)) for s, a, r in rows]
+
+
+def test_every_sequence_of_doubtful_groups_keeps_the_log_honest(
+    db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    faults = Faults(db_engine, monkeypatch)
+    group = GroupCommit(Register(db_engine))
+    answered: dict[str, str | None] = {}
+    counter = itertools.count()
+
+    def commit(outcome: str) -> None:
+        n = next(counter)
+        results = [f"g{n}e{i}" for i in range(2)]
+        faults.arm(outcome)
+        try:
+            failure = group._commit([NewEntry("api:x", "permit.verify", r, NOW) for r in results])
+        finally:
+            faults.disarm()
+        for r in results:
+            answered[r] = failure
+        if failure is None:  # durable when answered
+            logged = {r for _, _, r in _rows(db_engine)}
+            assert set(results) <= logged, (outcome, results)
+
+    sequences: list[tuple[str, ...]] = list(itertools.product(OUTCOMES, repeat=3))
+    for sequence in sequences:
+        for outcome in sequence:
+            commit(outcome)
+        commit("ok")
+        assert group.in_doubt == 0, sequence
+
+    rows = _rows(db_engine)
+    results = [r for _, a, r in rows if a != IN_DOUBT_ACTION]
+    assert len(results) == len(set(results)), "an entry written twice"
+    by_seq = {seq: r for seq, a, r in rows if a != IN_DOUBT_ACTION}
+    ranges: list[tuple[int, int]] = []
+    for _, action, result in rows:
+        if action == IN_DOUBT_ACTION:
+            first, last = result.rsplit("seq=", 1)[1].split("-")
+            ranges.append((int(first), int(last)))
+    assert len(ranges) == len(set(ranges)), "an in-doubt record written twice"
+    covered: dict[int, int] = {}
+    for first, last in ranges:
+        for seq in range(first, last + 1):
+            covered[seq] = covered.get(seq, 0) + 1
+    for seq, result in by_seq.items():
+        if answered[result] is None:
+            assert covered.get(seq, 0) == 0, f"{result} answered 200 but recorded as 503"
+        else:
+            assert covered.get(seq, 0) == 1, f"{result} answered 503, in the log, not recorded"
+    for result, failure in answered.items():
+        if failure is None:
+            assert result in by_seq.values()
+    with Session(db_engine) as session:
+        assert verify_audit_log(session, None, NOW).ok
