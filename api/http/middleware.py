@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from card_service.clients import Unauthenticated
@@ -129,6 +130,8 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:  # the client left (ASGI spec 2.4: ``send`` raised)
+            log.info("request %s: the client disconnected", rid)
         except Exception as exc:
             route = getattr(scope.get("route"), "path_format", "<unmatched>")
             method = str(scope.get("method", ""))

@@ -136,7 +136,14 @@ class SlotResponse(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._slots.release(self._client_id)
+            try:
+                # a server on ASGI spec 2.4 reports a client gone as ``send`` raising, and
+                # Starlette leaves the body suspended inside its task group: close it here,
+                # in the task it runs in and in no scope of ours (its task group must exit
+                # first), which waits for the issuance to end
+                await _close(self.body_iterator)
+            finally:
+                self._slots.release(self._client_id)
 
 
 def issuance_slots(request: Request) -> StreamSlots:
@@ -235,6 +242,20 @@ def _internal(services: Services, request_id: str) -> dict[str, Any]:
         detail="internal error",
         request_id=request_id,
     )
+
+
+async def _close(body: object) -> None:
+    """Close an async generator left suspended (a no-op once it has ended); its task group
+    reports the ``GeneratorExit`` it exits with in a group, which is no failure."""
+    aclose = getattr(body, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except BaseExceptionGroup as group:
+        rest = group.split(GeneratorExit)[1]
+        if rest is not None:
+            raise rest from None
 
 
 def _put(send: MemoryObjectSendStream[bytes], chunk: bytes) -> None:
