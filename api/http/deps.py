@@ -105,7 +105,7 @@ class Limits:
     workflow), the lifetime of a reader-event stream (seconds; the client reconnects),
     how many of those (and, apart, of issuance streams) one client may hold open at once
     (429 beyond) and how long the public ``/readyz`` answer is reused (seconds of the app's
-    clock; 0: probe every time)."""
+    clock, and at most that of real time; 0: probe every time)."""
 
     max_body: int = 1024 * 1024
     max_json: int = 64 * 1024

@@ -209,3 +209,27 @@ def test_every_keyed_operation_with_a_body_declares_the_body_timeout(client: Tes
         assert content["example"]["status"] == 408 and content["example"]["code"] == "body_timeout"
     # and only there: a route without a body has no body to wait for
     assert "408" not in document["paths"]["/v1/permits/{number}"]["get"]["responses"]
+
+
+def test_a_stuck_clock_does_not_keep_a_ready_answer(
+    office: EphemeralOffice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's clock stops (a wall clock stepped back as far as time went on, a clock
+    source that froze): a 'ready' answer is still reused for no more than
+    ``Limits.ready_cache`` of real time, so a register gone down is reported."""
+    import time
+
+    from sqlalchemy import create_engine
+
+    from api.http.deps import Limits
+
+    stuck = Clock()
+    app = create_app(
+        office, authenticate=fake_authenticate, now=stuck, limits=Limits(ready_cache=0.2)
+    )
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+        broken = create_engine("sqlite:////nonexistent/dir/db.sqlite")
+        monkeypatch.setattr(office, "_engine_", broken)
+        time.sleep(0.3)  # longer than the window, in real time; the app's clock stands still
+        assert client.get("/readyz").status_code == 503

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -70,7 +71,9 @@ def _shared_state(office: Any) -> tuple[CheckModel | None, CheckModel | None]:
 
 
 class ReadinessCache:
-    """The last readiness answer, reused for ``window`` seconds of the app's clock.
+    """The last readiness answer, reused for ``window`` seconds of the app's clock - and
+    of the process's monotonic clock, so a wall clock stepped back or stuck never keeps an
+    answer longer than ``window`` of real time.
 
     ``/readyz`` is public (no key, so no rate limit): without it a flood of probes would
     each ask the register, open the key store and list the readers.  Probes run one at a
@@ -78,22 +81,24 @@ class ReadinessCache:
     that went back starts a new window.  A probe that fails (the request timeout) is not
     kept: the next request probes again."""
 
-    def __init__(self, window: float) -> None:
+    def __init__(self, window: float, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.window = window
+        self._monotonic = monotonic
         self._lock: anyio.Lock | None = None
-        self._last: tuple[dt.datetime, Readiness] | None = None
+        self._last: tuple[dt.datetime, float, Readiness] | None = None
 
     async def get(self, now: Clock, probe: Callable[[], Awaitable[Readiness]]) -> Readiness:
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:
-            at = now()
+            at, tick = now(), self._monotonic()
             if self._last is not None:
                 age = (at - self._last[0]).total_seconds()
-                if 0 <= age < self.window:
-                    return self._last[1]
+                real = tick - self._last[1]
+                if 0 <= age < self.window and 0 <= real < self.window:
+                    return self._last[2]
             answer = await probe()
-            self._last = (at, answer)
+            self._last = (at, tick, answer)
             return answer
 
 
