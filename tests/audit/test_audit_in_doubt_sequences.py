@@ -14,6 +14,9 @@ unreachable), each followed by a group that commits.  Invariants, on SQLite and 
 from __future__ import annotations
 
 import itertools
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -99,6 +102,34 @@ def _rows(engine: Engine) -> list[tuple[int, str, str]]:
         return [(int(s), str(a), str(r)) for s, a, r in rows]
 
 
+def _check_log(engine: Engine, answered: dict[str, str | None]) -> None:
+    """The invariants of the module text, over the whole log."""
+    rows = _rows(engine)
+    results = [r for _, a, r in rows if a != IN_DOUBT_ACTION]
+    assert len(results) == len(set(results)), "an entry written twice"
+    by_seq = {seq: r for seq, a, r in rows if a != IN_DOUBT_ACTION}
+    ranges: list[tuple[int, int]] = []
+    for _, action, result in rows:
+        if action == IN_DOUBT_ACTION:
+            first, last = result.rsplit("seq=", 1)[1].split("-")
+            ranges.append((int(first), int(last)))
+    assert len(ranges) == len(set(ranges)), "an in-doubt record written twice"
+    covered: dict[int, int] = {}
+    for first, last in ranges:
+        for seq in range(first, last + 1):
+            covered[seq] = covered.get(seq, 0) + 1
+    for seq, result in by_seq.items():
+        if answered[result] is None:
+            assert covered.get(seq, 0) == 0, f"{result} answered 200 but recorded as 503"
+        else:
+            assert covered.get(seq, 0) == 1, f"{result} answered 503, in the log, not recorded"
+    for result, failure in answered.items():
+        if failure is None:
+            assert result in by_seq.values()
+    with Session(engine) as session:
+        assert verify_audit_log(session, None, NOW).ok
+
+
 def test_every_sequence_of_doubtful_groups_keeps_the_log_honest(
     db_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -128,27 +159,66 @@ def test_every_sequence_of_doubtful_groups_keeps_the_log_honest(
         commit("ok")
         assert group.in_doubt == 0, sequence
 
-    rows = _rows(db_engine)
-    results = [r for _, a, r in rows if a != IN_DOUBT_ACTION]
-    assert len(results) == len(set(results)), "an entry written twice"
-    by_seq = {seq: r for seq, a, r in rows if a != IN_DOUBT_ACTION}
-    ranges: list[tuple[int, int]] = []
-    for _, action, result in rows:
-        if action == IN_DOUBT_ACTION:
-            first, last = result.rsplit("seq=", 1)[1].split("-")
-            ranges.append((int(first), int(last)))
-    assert len(ranges) == len(set(ranges)), "an in-doubt record written twice"
-    covered: dict[int, int] = {}
-    for first, last in ranges:
-        for seq in range(first, last + 1):
-            covered[seq] = covered.get(seq, 0) + 1
-    for seq, result in by_seq.items():
-        if answered[result] is None:
-            assert covered.get(seq, 0) == 0, f"{result} answered 200 but recorded as 503"
-        else:
-            assert covered.get(seq, 0) == 1, f"{result} answered 503, in the log, not recorded"
-    for result, failure in answered.items():
-        if failure is None:
-            assert result in by_seq.values()
-    with Session(db_engine) as session:
-        assert verify_audit_log(session, None, NOW).ok
+    _check_log(db_engine, answered)
+
+
+class RandomFaults(Faults):
+    """Each commit, check, look-up and append failing at random (seeded, one at a time:
+    only the leader commits)."""
+
+    def __init__(self, engine: Engine, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+        super().__init__(engine, monkeypatch)
+        self.random = random.Random(seed)
+        self.lock = threading.Lock()
+        self.on = True  # off: no more faults
+
+    def _roll(self, p: float) -> bool:
+        with self.lock:
+            return self.on and self.random.random() < p
+
+    def do_commit(self, dbapi_connection: Any) -> None:
+        if self._roll(0.3):
+            self.commit_fault = self._roll(0.5)
+        super().do_commit(dbapi_connection)
+
+    def settle(self, *args: Any) -> bool:
+        self.settle_down = self._roll(0.4)
+        return super().settle(*args)
+
+    def present(self, *args: Any) -> bool:
+        self.present_down = self._roll(0.1)
+        return super().present(*args)
+
+    def append_many(self, *args: Any) -> Any:
+        self.early = self._roll(0.1)
+        return super().append_many(*args)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_many_threads_with_random_faults_keep_the_log_honest(
+    db_engine: Engine, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """Callers on eight threads share groups while commits, checks and look-ups fail at
+    random: every caller answered as committed is in the log (when answered), no entry is
+    written twice, and each entry in the log whose caller got a 503 is recorded once."""
+    faults = RandomFaults(db_engine, monkeypatch, seed)
+    group = GroupCommit(Register(db_engine))
+    answered: dict[str, str | None] = {}
+    missing: list[str] = []
+
+    def one(n: int) -> None:
+        for i in range(20):
+            result = f"t{n}e{i}"
+            failures = group.append_all([NewEntry("api:x", "permit.verify", result, NOW)])
+            answered[result] = failures[0]
+            if failures[0] is None and result not in {r for _, _, r in _rows(db_engine)}:
+                missing.append(result)
+
+    with ThreadPoolExecutor(8) as pool:
+        for future in [pool.submit(one, n) for n in range(8)]:
+            future.result(timeout=120)
+    faults.on = False
+    group.append(NewEntry("api:x", "permit.verify", "last", NOW))
+    answered["last"] = None
+    assert group.in_doubt == 0 and missing == []
+    _check_log(db_engine, answered)
