@@ -10,8 +10,10 @@ Verifications come in bursts from many threads (the HTTP service's relying parti
 their entries change nothing else, so they are committed in groups (:class:`GroupCommit`):
 each caller queues its entry and returns only once the transaction holding it has
 committed; one caller at a time (the leader) commits everything queued so far in one
-transaction, then hands over to the next waiting caller.  A failed transaction fails every
-entry of its group (:class:`AuditNotRecorded`): none is dropped silently.
+transaction, then hands over to the next waiting caller - also when the leader's thread is
+interrupted (a BaseException: its group fails, a group that may have reached the COMMIT
+stays in doubt, see below).  A failed transaction fails every entry of its group
+(:class:`AuditNotRecorded`): none is dropped silently.
 
 **Commit in doubt.**  A failure *during* the COMMIT (the connection lost, the server
 crashed) leaves the outcome unknown: the entries may be in the log.  The leader then asks
@@ -192,19 +194,25 @@ class GroupCommit:
                 queued = self._queue.pop(0)
                 group.append(queued)
                 size += len(queued.entries)
-        failure = self._commit([entry for queued in group for entry in queued.entries])
-        for queued in group:
-            queued.failure, queued.done = failure, True
-        with self._lock:
-            if failure is None:
-                self.entries += sum(len(queued.entries) for queued in group)
-                self.commits += 1
-            following = self._queue[0] if self._queue else None
-            self._leading = following is not None
-        for queued in group:
-            queued.wake.set()
-        if following is not None:
-            following.wake.set()  # the next group's leader
+        failure: str | None = None
+        try:
+            failure = self._commit([entry for queued in group for entry in queued.entries])
+        except BaseException as exc:  # interrupted (no Exception): the group fails, and
+            failure = type(exc).__name__  # the lead is handed over all the same
+            raise
+        finally:
+            for queued in group:
+                queued.failure, queued.done = failure, True
+            with self._lock:
+                if failure is None:
+                    self.entries += sum(len(queued.entries) for queued in group)
+                    self.commits += 1
+                following = self._queue[0] if self._queue else None
+                self._leading = following is not None
+            for queued in group:
+                queued.wake.set()
+            if following is not None:
+                following.wake.set()  # the next group's leader
 
     def _commit(self, entries: list[NewEntry]) -> str | None:
         """Commit ``entries`` (settling earlier in-doubt groups first); the failure's class
@@ -237,6 +245,20 @@ class GroupCommit:
                 self._in_doubt = doubtful + self._in_doubt
                 return failure
             return self._after_commit_failure(made, carried, failure)
+        except BaseException as exc:  # interrupted: nothing is asked now, nothing is lost
+            if made:  # it may have reached the COMMIT: in doubt, with what it carried
+                item = _InDoubt(made, list(carried))
+                self._in_doubt = [item]
+                log.warning(
+                    "audit group seq %s in doubt (interrupted: %s); entry hashes %s..%s",
+                    item.span,
+                    type(exc).__name__,
+                    made[0].entry_hash,
+                    made[-1].entry_hash,
+                )
+            else:
+                self._in_doubt = doubtful + self._in_doubt
+            raise
         self._settled(carried)
         return None
 

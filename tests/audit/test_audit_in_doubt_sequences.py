@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -222,3 +223,56 @@ def test_many_threads_with_random_faults_keep_the_log_honest(
     answered["last"] = None
     assert group.in_doubt == 0 and missing == []
     _check_log(db_engine, answered)
+
+
+def test_a_leader_interrupted_in_its_commit_hands_over_and_keeps_the_doubt(
+    db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader's thread is interrupted (KeyboardInterrupt, SystemExit: no Exception)
+    while its COMMIT runs, after it landed: the interruption propagates in that thread,
+    the caller queued meanwhile is still served (not left waiting for a leader that is
+    gone, nor is every later caller), and the interrupted group stays in doubt until the
+    next group records it."""
+    group = GroupCommit(Register(db_engine))
+    original = db_engine.dialect.do_commit
+    queued, armed = threading.Event(), [True]
+
+    def do_commit(dbapi_connection: Any) -> None:
+        original(dbapi_connection)
+        if armed and armed.pop():
+            assert queued.wait(10)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(db_engine.dialect, "do_commit", do_commit)
+    follower: list[str | None] = []
+
+    def follow() -> None:
+        follower.extend(group.append_all([NewEntry("api:x", "permit.verify", "b", NOW)]))
+
+    thread = threading.Thread(target=follow, daemon=True)
+    leader_failed: list[BaseException] = []
+
+    def lead() -> None:
+        try:
+            group.append(NewEntry("api:x", "permit.verify", "a", NOW))
+        except BaseException as exc:  # the interruption, in its own thread
+            leader_failed.append(exc)
+
+    leader = threading.Thread(target=lead, daemon=True)
+    leader.start()
+    while not group._leading:  # the leader has its group and commits
+        time.sleep(0.001)
+    thread.start()
+    while not group._queue:  # the follower waits for it
+        time.sleep(0.001)
+    queued.set()
+    leader.join(10)
+    thread.join(10)
+    assert not leader.is_alive() and not thread.is_alive(), "a caller was left waiting"
+    assert [type(e) for e in leader_failed] == [KeyboardInterrupt]
+    assert follower == [None]
+    group.append(NewEntry("api:x", "permit.verify", "c", NOW))  # no caller hangs after
+    assert group.in_doubt == 0
+    answered: dict[str, str | None] = {"a": "KeyboardInterrupt", "b": None, "c": None}
+    _check_log(db_engine, answered)
+    assert [r for _, _, r in _rows(db_engine)].count("a") == 1
