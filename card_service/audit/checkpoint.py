@@ -240,11 +240,17 @@ def maybe_checkpoint(
     every: int,
     now: dt.datetime,
     witness: WitnessDir | None = None,
+    *,
+    probe: Engine | None = None,
 ) -> SignedCheckpoint | None:
     """Seal the log when ``every`` or more entries have been appended since the last seal
-    (at ``last + every``, repeatedly: see :func:`_catch_up`)."""
+    (at ``last + every``, repeatedly: see :func:`_catch_up`).
+
+    ``probe``: the engine that asks whether a seal is due (a read-only one, so the question
+    that follows every committed write does not queue for the write lock again); only a
+    trigger, since :func:`_seal` re-reads the entry and inserts its row under a unique key."""
     now = require_utc(now)
-    with Session(engine) as session, session.begin():
+    with Session(probe or engine) as session, session.begin():
         head = session.get(AuditHead, 1)
         due = head is not None and head.seq - _last_checkpoint_seq(session) >= every
     if not due:

@@ -30,7 +30,7 @@ from sqlmodel import Session, col
 
 from card_service.audit import CheckpointSigner, WitnessDir, maybe_checkpoint
 
-from .db import transaction
+from .db import read_only, transaction
 from .errors import ActivePermitExists, CardBusy, InvalidState, NotFound
 from .models import LIVE_PERMIT_STATES, Endorsement, Permit, RegisterMeta, Revocation
 from .permit_numbers import check_authority_code
@@ -124,6 +124,7 @@ def seal_if_due(store: Store, now: dt.datetime) -> None:
             store.checkpoint_every,
             now,
             store.checkpoint_witness,
+            probe=read_only(store.engine),
         )
     except Exception:  # the chain is intact; the next write retries the seal
         log.exception("audit checkpoint failed")

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlmodel import Session
 
 from api.cli import audit as audit_cli
@@ -21,6 +21,8 @@ from card_service.audit import (
     verify_audit_log,
 )
 from card_service.audit.trust import local_trust
+from card_service.register.db import read_only
+from card_service.register.store import seal_if_due
 from keys.pki import KeyManager
 from tests.dbfixtures import KEY_PASSPHRASE, NOW
 from tests.register.helpers import issue, make_register
@@ -184,3 +186,37 @@ def test_cli_checkpoint_uses_the_local_key_store(
     assert "checkpoint at entry 2" in capsys.readouterr().out
     assert _cli(["audit", "verify"]) == 0  # trust from the local key directory
     assert "1 checkpoints" in capsys.readouterr().out
+
+
+def _immediate_begins(engine: Engine) -> list[str]:
+    """Every ``BEGIN IMMEDIATE`` (SQLite's write lock) the engine issues from now on."""
+    seen: list[str] = []
+
+    def before(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.strip().upper() == "BEGIN IMMEDIATE":
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    return seen
+
+
+def test_the_question_whether_a_seal_is_due_takes_no_write_lock(
+    db_engine: Engine, key_manager: KeyManager
+) -> None:
+    """After every committed write the register asks whether a checkpoint is due; asked
+    through the write engine, that read queued for SQLite's write lock a second time per
+    write (behind every other writer of every process).  It is asked read-only; the seal
+    itself still writes (and re-checks) under the lock."""
+    if db_engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write lock (PostgreSQL's BEGIN takes none)")
+    register = make_register(db_engine, checkpoint_signer=key_manager, checkpoint_every=50)
+    add(db_engine, 3)
+    begins = _immediate_begins(db_engine)
+    seal_if_due(register, NOW)  # not due: three entries of fifty
+    assert begins == []
+    assert maybe_checkpoint(db_engine, key_manager, 50, NOW, probe=read_only(db_engine)) is None
+    assert begins == []
+    # due: the probe answers read-only, the seal writes under the lock
+    sealed = maybe_checkpoint(db_engine, key_manager, 2, NOW, probe=read_only(db_engine))
+    assert sealed is not None and sealed.seq == 2 and begins
+    assert check(db_engine, key_manager)[0]
