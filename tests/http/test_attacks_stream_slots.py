@@ -232,3 +232,25 @@ def test_a_reader_event_stream_left_on_a_spec_2_4_server_unsubscribes_at_once(
     anyio.run(main)
     assert left == [0], "the hub still feeds a stream nobody reads"
     assert app.state.stream_slots.held(CLIENTS[KEYS[Role.CLERK]].client_id) == 0
+
+
+def test_a_reader_event_stream_whose_response_cannot_be_built_gives_its_slot_back(
+    office: EphemeralOffice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slot is taken before the response that would free it exists: if building that
+    response fails, the route itself gives the slot back (else each failure would lock a
+    counter out of its event streams for good)."""
+    from fastapi.testclient import TestClient
+
+    from api.http.routes import reader_events
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("cannot build the response")
+
+    monkeypatch.setattr(reader_events, "SlotResponse", broken)
+    app = create_app(office, authenticate=fake_authenticate, now=lambda: NOW)
+    clerk = {"Authorization": f"Bearer {KEYS[Role.CLERK]}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for _ in range(3):
+            assert client.get("/v1/readers/events", headers=clerk).status_code == 500
+    assert app.state.stream_slots.held(CLIENTS[KEYS[Role.CLERK]].client_id) == 0

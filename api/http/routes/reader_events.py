@@ -136,10 +136,14 @@ async def reader_events(
     services = services_of(request)
     slots = slots_of(request)
     slots.acquire(client.client_id)
-    return SlotResponse(
-        _events(hub_of(request), reader, services.limits.event_stream, last_event_id),
-        slots=slots,
-        client_id=client.client_id,
-        media_type=SSE_MEDIA_TYPE,
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    try:
+        return SlotResponse(
+            _events(hub_of(request), reader, services.limits.event_stream, last_event_id),
+            slots=slots,
+            client_id=client.client_id,
+            media_type=SSE_MEDIA_TYPE,
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+    except BaseException:  # no response owns the slot yet: give it back here
+        slots.release(client.client_id)
+        raise
