@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ from card_service.audit import (
     verify_audit_log,
 )
 from card_service.audit.trust import local_trust
-from card_service.register.db import read_only
+from card_service.migrations import upgrade
+from card_service.register.db import make_engine, read_only
 from card_service.register.store import seal_if_due
 from keys.pki import KeyManager
 from tests.dbfixtures import KEY_PASSPHRASE, NOW
@@ -200,15 +202,23 @@ def _immediate_begins(engine: Engine) -> list[str]:
     return seen
 
 
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """SQLite only: its write lock is what this is about (PostgreSQL's BEGIN takes none)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'register.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
 def test_the_question_whether_a_seal_is_due_takes_no_write_lock(
-    db_engine: Engine, key_manager: KeyManager
+    sqlite_engine: Engine, key_manager: KeyManager
 ) -> None:
     """After every committed write the register asks whether a checkpoint is due; asked
     through the write engine, that read queued for SQLite's write lock a second time per
     write (behind every other writer of every process).  It is asked read-only; the seal
     itself still writes (and re-checks) under the lock."""
-    if db_engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's write lock (PostgreSQL's BEGIN takes none)")
+    db_engine = sqlite_engine
     register = make_register(db_engine, checkpoint_signer=key_manager, checkpoint_every=50)
     add(db_engine, 3)
     begins = _immediate_begins(db_engine)
