@@ -98,6 +98,8 @@ class _Queued:
     wake: threading.Event = field(default_factory=threading.Event)
     done: bool = False
     failure: str | None = None
+    #: Made the next leader (set under the lock, with its wake-up).
+    promoted: bool = False
 
 
 @dataclass(eq=False)
@@ -181,10 +183,32 @@ class GroupCommit:
             lead = not self._leading
             self._leading = True
         if not lead:
-            mine.wake.wait()  # committed by a leader, or promoted to lead
+            try:
+                mine.wake.wait()  # committed by a leader, or promoted to lead
+            except BaseException:  # interrupted while it waits: out of the queue
+                self._withdraw(mine)
+                raise
         if not mine.done:
             self._lead()
         return [mine.failure] * len(entries)
+
+    def _withdraw(self, mine: _Queued) -> None:
+        """A caller interrupted while it waits leaves the queue (its entries are not
+        written); if it had just been made the next leader, the lead goes on to the caller
+        after it, else nobody would ever lead again.  A caller already in a leader's group
+        is left to that leader."""
+        with self._lock:
+            self._queue = [queued for queued in self._queue if queued is not mine]
+            if mine.promoted and not mine.done:
+                self._promote_next()
+
+    def _promote_next(self) -> None:
+        """Under the lock: the first queued caller leads next (or nobody is leading)."""
+        following = self._queue[0] if self._queue else None
+        self._leading = following is not None
+        if following is not None:
+            following.promoted = True
+            following.wake.set()  # the next group's leader
 
     def _lead(self) -> None:
         with self._lock:
@@ -207,12 +231,9 @@ class GroupCommit:
                 if failure is None:
                     self.entries += sum(len(queued.entries) for queued in group)
                     self.commits += 1
-                following = self._queue[0] if self._queue else None
-                self._leading = following is not None
+                self._promote_next()  # under the lock: a withdrawing caller sees it
             for queued in group:
                 queued.wake.set()
-            if following is not None:
-                following.wake.set()  # the next group's leader
 
     def _commit(self, entries: list[NewEntry]) -> str | None:
         """Commit ``entries`` (settling earlier in-doubt groups first); the failure's class

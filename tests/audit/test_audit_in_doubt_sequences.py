@@ -276,3 +276,67 @@ def test_a_leader_interrupted_in_its_commit_hands_over_and_keeps_the_doubt(
     answered: dict[str, str | None] = {"a": "KeyboardInterrupt", "b": None, "c": None}
     _check_log(db_engine, answered)
     assert [r for _, _, r in _rows(db_engine)].count("a") == 1
+
+
+class _InterruptedOnWaking(threading.Event):
+    """A wake-up whose thread is interrupted the moment it is woken."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        super().wait(timeout)
+        raise KeyboardInterrupt
+
+
+def test_a_follower_interrupted_as_it_is_made_leader_hands_the_lead_on(
+    db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller waiting in the queue is interrupted just as the leader before it makes it
+    the next leader: the lead goes on to the caller after it (before, nobody ever led
+    again and every later caller waited forever), the interrupted caller's entry is not
+    written, and later callers are served."""
+    group = GroupCommit(Register(db_engine))
+    original = db_engine.dialect.do_commit
+    go, armed = threading.Event(), [True]
+
+    def do_commit(dbapi_connection: Any) -> None:
+        if armed and armed.pop():
+            assert go.wait(10)
+        original(dbapi_connection)
+
+    monkeypatch.setattr(db_engine.dialect, "do_commit", do_commit)
+    answers: dict[str, object] = {}
+
+    def call(result: str) -> None:
+        try:
+            answers[result] = group.append_all([NewEntry("api:x", "permit.verify", result, NOW)])
+        except BaseException as exc:  # the interruption, in its own thread
+            answers[result] = type(exc)
+
+    def start(result: str, queued: int) -> threading.Thread:
+        thread = threading.Thread(target=call, args=(result,), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while len(group._queue) < queued and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return thread
+
+    leader = start("a", 0)
+    while not group._leading:
+        time.sleep(0.001)
+
+    class Interrupted(auditing._Queued):
+        def __init__(self, entries: list[NewEntry]) -> None:
+            super().__init__(entries, _InterruptedOnWaking())
+
+    monkeypatch.setattr(auditing, "_Queued", Interrupted)
+    promoted = start("b", 1)  # first in the queue: the next leader
+    monkeypatch.undo()
+    monkeypatch.setattr(db_engine.dialect, "do_commit", do_commit)
+    after = start("c", 2)
+    go.set()
+    for thread in (leader, promoted, after):
+        thread.join(10)
+    assert not after.is_alive(), "the caller after the interrupted one waits forever"
+    assert answers == {"a": [None], "b": KeyboardInterrupt, "c": [None]}
+    group.append(NewEntry("api:x", "permit.verify", "d", NOW))  # nobody hangs later
+    assert [r for _, _, r in _rows(db_engine)] == ["a", "c", "d"]
+    _check_log(db_engine, {"a": None, "c": None, "d": None})
