@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,8 +21,7 @@ from card_service.audit import (
     verify_audit_log,
 )
 from card_service.audit.trust import local_trust
-from card_service.migrations import upgrade
-from card_service.register.db import make_engine, read_only
+from card_service.register.db import read_only
 from card_service.register.store import seal_if_due
 from keys.pki import KeyManager
 from tests.dbfixtures import KEY_PASSPHRASE, NOW
@@ -200,15 +198,6 @@ def _immediate_begins(engine: Engine) -> list[str]:
 
     event.listen(engine, "before_cursor_execute", before)
     return seen
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    """SQLite only: its write lock is what this is about (PostgreSQL's BEGIN takes none)."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'register.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_the_question_whether_a_seal_is_due_takes_no_write_lock(

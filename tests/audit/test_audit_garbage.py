@@ -4,7 +4,6 @@ value, not a traceback (both databases; SQLite also stores what its column types
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -51,14 +50,6 @@ POSTGRES_ONLY = [
     ("UPDATE audit_event SET time = '20000-01-01' WHERE seq = 2", 2, "time"),
     ("UPDATE audit_checkpoint SET time = '-infinity'", 3, "time"),
 ]
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'register.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
