@@ -27,6 +27,7 @@ from card_service.office.errors import (
     SettingsError,
     SimulatorRefused,
 )
+from card_service.shared_state.model import nonce_well_formed
 
 from . import (
     audit,
@@ -117,10 +118,39 @@ def dispatch(args: argparse.Namespace) -> int:
         return exit_code(exc)
 
 
+#: Options whose value is a nonce: 43 base64url characters, of which the first is "-" one
+#: time in 64, and argparse takes a value that begins with "-" for an option.
+NONCE_OPTIONS = frozenset({"--challenge"})
+
+
+def glue_nonces(argv: Sequence[str]) -> list[str]:
+    """``argv`` with each ``--challenge NONCE`` given as ``--challenge=NONCE`` when the
+    nonce begins with "-" (only a well-formed nonce: a missing value stays argparse's
+    clear error)."""
+    out: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--":  # the end of the options: the rest as given
+            out.append(word)
+            out.extend(words)
+            break
+        if word in NONCE_OPTIONS:
+            value = next(words, None)
+            if value is not None and value.startswith("-") and nonce_well_formed(value):
+                out.append(f"{word}={value}")
+                continue
+            out.append(word)
+            if value is not None:
+                out.append(value)
+            continue
+        out.append(word)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(glue_nonces(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse: 2 for usage errors, 0 for --help
         return int(exc.code) if isinstance(exc.code, int) else 2
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)

@@ -110,3 +110,20 @@ def test_present_selects_the_application_on_a_fresh_card_session(
     answer = terminal.post("/v1/verifications", json=json.loads(captured.out), headers=BANK)
     assert answer.json()["verdict"] == "VALID"
     assert answer.json()["elements"]["permit_number"] == number
+
+
+def test_a_nonce_that_begins_with_a_dash_is_a_nonce(
+    office: EphemeralOffice, terminal: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One nonce in 64 begins with "-": ``--challenge -x...`` is that nonce, not an option
+    (argparse refused it with exit 2, which made this command and its tests fail at random)."""
+    reader, _ = _issued(office)
+    nonce = "-" + "Ab_-9" * 8 + "xy"
+    assert len(nonce) == 43
+    code = main(["present", "--reader", reader, "--challenge", nonce, "--scope", "full_name"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["nonce"] == nonce
+    # a forgotten value is still argparse's own error, naming the option
+    assert main(["present", "--reader", reader, "--challenge", "--scope", "full_name"]) == 2
+    assert "--challenge" in capsys.readouterr().err
