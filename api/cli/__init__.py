@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from card_service.office import Settings
+from card_service.office import Settings, nonce_well_formed
 from card_service.office.errors import (
     WORKFLOW_ERRORS,
     ApprovedNotIssued,
@@ -27,7 +27,6 @@ from card_service.office.errors import (
     SettingsError,
     SimulatorRefused,
 )
-from card_service.shared_state.model import nonce_well_formed
 
 from . import (
     audit,

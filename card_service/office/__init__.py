@@ -26,6 +26,7 @@ from card_service.shared_state import (
     SharedState,
     SharedStateUnavailable,
 )
+from card_service.shared_state.model import nonce_well_formed
 from card_service.workflows.verify import (
     CardVerification,
     ClerkView,
@@ -137,5 +138,6 @@ __all__ = [
     "counter_verdict",
     "disclosed_scope",
     "ephemeral_office",
+    "nonce_well_formed",
     "readiness",
 ]
